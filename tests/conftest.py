@@ -1,0 +1,36 @@
+import os, shutil, subprocess, sys
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent   # console scripts installed beside the interpreter running pytest
+
+def tool(name):
+    "Path of the console script `name` of this environment"
+    p = BIN / name
+    assert p.exists(), f"{name} is not installed in {BIN}: run `bash run.sh test`"
+    return str(p)
+
+def run(args, cwd=None, timeout=600, env=None, check=True):
+    "Run `args` in a subprocess, returning the completed process; fail with its output if `check` and it failed"
+    e = {**os.environ, 'MPLBACKEND': 'Agg', **(env or {})}
+    r = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=e)
+    if check and r.returncode != 0:
+        pytest.fail(f"{args} exited {r.returncode}\nstdout:\n{r.stdout[-4000:]}\nstderr:\n{r.stderr[-4000:]}")
+    return r
+
+@pytest.fixture
+def scratch_repo(tmp_path):
+    "A copy of the working tree (tracked and untracked-not-ignored files) committed to a fresh git repo"
+    files = subprocess.run(['git', 'ls-files', '-co', '--exclude-standard', '-z'], cwd=ROOT, capture_output=True, check=True).stdout
+    dst = tmp_path / 'repo'
+    for f in filter(None, files.decode().split('\0')):
+        src, out = ROOT / f, dst / f
+        if not src.exists() and not src.is_symlink(): continue   # deleted in the working tree
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_symlink(): os.symlink(os.readlink(src), out)
+        else: shutil.copy2(src, out)
+    git = lambda *a: subprocess.run(['git', *a], cwd=dst, capture_output=True, check=True)
+    git('init', '-q'); git('add', '-A')
+    git('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'snapshot')
+    return dst
