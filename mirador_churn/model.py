@@ -24,8 +24,8 @@ from .data import ChurnError, ConfigError
 from .features import FEATURES
 
 # %% auto #0
-__all__ = ['LOG_FEATURES', 'TrainConfig', 'ChurnMLP', 'param_count', 'predict_proba', 'train_model', 'evaluate', 'fit_baselines',
-           'GateError', 'check_gate', 'save_model', 'load_model']
+__all__ = ['CLIP_SD', 'LOG_FEATURES', 'TrainConfig', 'ChurnMLP', 'param_count', 'predict_proba', 'train_model', 'evaluate',
+           'fit_baselines', 'GateError', 'check_gate', 'save_model', 'load_model']
 
 # %% ../nbs/02_model.ipynb #411fe74c
 @dataclass(frozen=True)
@@ -45,30 +45,34 @@ class TrainConfig:
         if self.weight_decay < 0: raise ConfigError(f"TrainConfig.weight_decay must not be negative, got {self.weight_decay!r}")
         if not 0 <= self.min_auc <= 1: raise ConfigError(f"TrainConfig.min_auc must be in [0, 1], got {self.min_auc!r}")
 
-# %% ../nbs/02_model.ipynb #406dfbf5
+# %% ../nbs/02_model.ipynb #0ef5d326
+CLIP_SD = 5.0   # standardised inputs are clipped to ±5 standard deviations
 LOG_FEATURES = ('days_since_last_order', 'total_revenue_30d', 'total_revenue_90d', 'total_revenue_365d', 'order_frequency', 'customer_lifetime_days')
 
 class ChurnMLP(nn.Module):
     "8 raw features → log1p and standardisation (buffers) → 16 → 16 → 1 logit"
     def __init__(self, n_features:int=len(FEATURES), hidden:int=16):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(n_features, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 1))
+        self.net = nn.Sequential(nn.Linear(n_features, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
         self.register_buffer('log_mask', torch.tensor([f in LOG_FEATURES for f in FEATURES]))
         self.register_buffer('mean', torch.zeros(n_features))
         self.register_buffer('std', torch.ones(n_features))
         self.register_buffer('logit_offset', torch.zeros(()))
 
     def transform(self, x): return torch.where(self.log_mask, torch.log1p(x.clamp_min(0)), x)
-    def forward(self, x): return self.net((self.transform(x) - self.mean) / self.std).squeeze(-1) + self.logit_offset
+    def forward(self, x):
+        z = ((self.transform(x) - self.mean) / self.std).clamp(-CLIP_SD, CLIP_SD)
+        return self.net(z).squeeze(-1) + self.logit_offset
 
-# %% ../nbs/02_model.ipynb #9f643bd9
+# %% ../nbs/02_model.ipynb #ff7db5e0
 def param_count(model:nn.Module)->int:
     "Number of trainable parameters"
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
-# %% ../nbs/02_model.ipynb #916a1c05
+# %% ../nbs/02_model.ipynb #e7a2ebc7
 def _as_tensor(X)->torch.Tensor:
     "Float32 tensor of the `FEATURES` of `X` (DataFrame by name, or array in order)"
+    if isinstance(X, torch.Tensor): return X.float()
     if isinstance(X, pd.DataFrame): X = X[list(FEATURES)].to_numpy()
     return torch.from_numpy(np.array(X, dtype=np.float32))   # a copy: the input may be a read-only view
 
@@ -78,7 +82,7 @@ def predict_proba(model:ChurnMLP, X)->np.ndarray:
     model.eval()
     return torch.sigmoid(model(_as_tensor(X))).numpy()
 
-# %% ../nbs/02_model.ipynb #e916c2d0
+# %% ../nbs/02_model.ipynb #284601b0
 def _fit_buffers(model:ChurnMLP, X:torch.Tensor, y:torch.Tensor)->float:
     "Fit the scaler and logit offset on the training rows; return the positive-class weight"
     z = model.transform(X)
@@ -90,7 +94,7 @@ def _fit_buffers(model:ChurnMLP, X:torch.Tensor, y:torch.Tensor)->float:
     model.logit_offset.fill_(-np.log(pos_weight))
     return pos_weight
 
-# %% ../nbs/02_model.ipynb #61a61596
+# %% ../nbs/02_model.ipynb #5413d1f3
 def _epoch(model, opt, loss_fn, X, y, batch_size, gen)->float:
     "One pass over `X` in shuffled mini-batches; the mean training loss"
     model.train()
@@ -104,7 +108,7 @@ def _epoch(model, opt, loss_fn, X, y, batch_size, gen)->float:
         total += loss.item() * len(idx)
     return total / len(X)
 
-# %% ../nbs/02_model.ipynb #f8ea6579
+# %% ../nbs/02_model.ipynb #1b748437
 def train_model(train:pd.DataFrame, # rows to fit: `FEATURES` and `churned`
                 valid:pd.DataFrame, # rows for early stopping
                 cfg:TrainConfig|None=None, # hyperparameters
@@ -131,7 +135,7 @@ def train_model(train:pd.DataFrame, # rows to fit: `FEATURES` and `churned`
         model.load_state_dict(best[1])
     return model.eval(), pd.DataFrame(history).assign(best=lambda d: d.epoch == best[2])
 
-# %% ../nbs/02_model.ipynb #8dca8023
+# %% ../nbs/02_model.ipynb #b6d6ab69
 def evaluate(y, # true labels, 0/1
              p, # predicted churn probabilities (or any score, for the ranking metrics)
             )->dict:
@@ -143,7 +147,7 @@ def evaluate(y, # true labels, 0/1
                 brier=brier_score_loss(y, p) if calibrated else np.nan, log_loss=log_loss(y, p, labels=[0, 1]) if calibrated else np.nan,
                 lift_top_decile=y[top].mean() / y.mean(), n=len(y), churn_rate=y.mean())
 
-# %% ../nbs/02_model.ipynb #f7a723c0
+# %% ../nbs/02_model.ipynb #627f3f9b
 def fit_baselines(train:pd.DataFrame, # rows to fit: `FEATURES` and `churned`
                   seed:int=0, # random state of the boosted trees
                  )->dict:
@@ -158,7 +162,7 @@ def fit_baselines(train:pd.DataFrame, # rows to fit: `FEATURES` and `churned`
             'logistic regression': lambda d: logit.predict_proba(feats(d))[:, 1],
             'gradient boosting': lambda d: hgb.predict_proba(feats(d))[:, 1]}
 
-# %% ../nbs/02_model.ipynb #e466bb6b
+# %% ../nbs/02_model.ipynb #3a95abeb
 class GateError(ChurnError):
     "A trained model below the quality gate"
 
@@ -171,7 +175,7 @@ def check_gate(metrics:dict, # from `evaluate`
     if not v >= min_auc: raise GateError(f"gate failed: test {metric} {v:.4f} is below the minimum {min_auc:.4f}")
     return metrics
 
-# %% ../nbs/02_model.ipynb #c6ce4a2d
+# %% ../nbs/02_model.ipynb #3855e17c
 def save_model(model:ChurnMLP, path:str|Path)->Path:
     "Write the weights and buffers of `model` to a safetensors file at `path`, atomically"
     path = Path(path)
