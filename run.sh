@@ -15,12 +15,12 @@ setup() {
 
 train() {
   setup
-  .venv/bin/churn_seed_data --output data "$@"
+  .venv/bin/churn_train "$@"
 }
 
 run_test() {
   setup
-  export MPLBACKEND=Agg
+  export MPLBACKEND=Agg MLFLOW_DISABLE_TELEMETRY=true
   echo "== notebooks: the asserts of every notebook (nbdev_test)"
   local out
   out=$(.venv/bin/nbdev_test --do_print --n_workers 2 2>&1) || { echo "$out"; exit 1; }

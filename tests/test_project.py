@@ -34,9 +34,11 @@ def test_notebook_runs_top_to_bottom_in_a_jupyter_kernel(nb):
     import nbformat
     from nbclient import NotebookClient
     book = nbformat.read(nb, as_version=4)
+    before = sorted(p.name for p in nb.parent.iterdir())
     NotebookClient(book, timeout=900, kernel_name='python3', resources={'metadata': {'path': str(nb.parent)}}).execute()
     errors = [o for c in book.cells if c.cell_type == 'code' for o in c.get('outputs', []) if o.output_type == 'error']
     assert not errors
+    assert sorted(p.name for p in nb.parent.iterdir()) == before, f"{nb.name} left files behind in nbs/"
 
 def test_pins_that_keep_nbdev_2_working():
     reqs, dev = SETTINGS['requirements'].split(), SETTINGS['dev_requirements'].split()
