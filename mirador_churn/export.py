@@ -105,10 +105,10 @@ def onnx_max_abs_diff(model:nn.Module, session, X)->float:
     assert got.shape == expected.shape, (got.shape, expected.shape)
     return float(np.abs(got.astype(np.float64) - expected).max()) if len(X) else 0.0
 
-# %% ../nbs/03_export.ipynb #2d684535
+# %% ../nbs/03_export.ipynb #bdaeb854
 @call_parse
 def churn_score(model:str='outputs/model.onnx', # the `.onnx` file
-                data:str='data', # a folder of customers, orders and optional order_items (Parquet or CSV)
+                data:str='data', # a folder of customers, orders and optional order_items (Parquet or CSV), or a duckdb:// or postgresql:// URL
                 output:str='scores.parquet', # where to write customer_id, churn_probability
                 cutoff:str=None, # when to score; default: the end of the data
                ):
@@ -116,8 +116,12 @@ def churn_score(model:str='outputs/model.onnx', # the `.onnx` file
     scorer = ChurnScorer.load(model)
     windows = scorer.metadata.get('label_windows') or {}
     cfg = ChurnConfig(**{k: windows[k] for k in ('horizon_days', 'gap_days', 'active_days') if k in windows})
-    ds = load_dataset(data)
-    feats = build_features(ds.customers, ds.orders, cutoff, ds.order_items, cfg)
+    from mirador_churn.sql import Database, is_database_url, sql_features
+    if is_database_url(data):
+        with Database(data) as db: feats = sql_features(db, cutoff, cfg)
+    else:
+        ds = load_dataset(data)
+        feats = build_features(ds.customers, ds.orders, cutoff, ds.order_items, cfg)
     scores = pd.DataFrame({'customer_id': feats.customer_id, 'churn_probability': scorer.predict_proba(feats)})
     out = Path(output)
     fd, tmp = tempfile.mkstemp(dir=out.parent if str(out.parent) else '.', prefix=f'.{out.name}.', suffix='.tmp')
