@@ -2,6 +2,7 @@
 # The project's two commands, each one step on a fresh machine with Python 3.11 and pip:
 #   bash run.sh train   set up .venv, then train a churn model on the synthetic default
 #   bash run.sh test    set up .venv, then run the whole test suite
+# and, for the scale figures (not a test): bash run.sh bench [--customers N --orders N]
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -33,8 +34,14 @@ run_test() {
   .venv/bin/python -m pytest tests "$@"
 }
 
+bench() {
+  setup
+  MLFLOW_DISABLE_TELEMETRY=true .venv/bin/python bench/run.py "$@"
+}
+
 case "${1:-}" in
   train) shift; train "$@" ;;
   test)  shift; run_test "$@" ;;
-  *) echo "usage: bash run.sh train|test" >&2; exit 2 ;;
+  bench) shift; bench "$@" ;;
+  *) echo "usage: bash run.sh train|test|bench" >&2; exit 2 ;;
 esac

@@ -24,42 +24,40 @@ from .data import ChurnError, ConfigError
 from .features import FEATURES
 
 # %% auto #0
-__all__ = ['CLIP_SD', 'LOG_FEATURES', 'TrainConfig', 'ChurnMLP', 'param_count', 'predict_proba', 'train_model', 'evaluate',
-           'fit_baselines', 'GateError', 'check_gate', 'save_model', 'load_model']
+__all__ = ['CLIP_SD', 'TrainConfig', 'ChurnMLP', 'param_count', 'predict_proba', 'train_model', 'evaluate', 'fit_baselines',
+           'GateError', 'check_gate', 'save_model', 'load_model']
 
-# %% ../nbs/02_model.ipynb #411fe74c
+# %% ../nbs/02_model.ipynb #fbfe9a9c
 @dataclass(frozen=True)
 class TrainConfig:
     "Hyperparameters of `train_model` and the gate"
     seed:int=0 # initial weights and batch order
     lr:float=3e-3 # AdamW learning rate
     weight_decay:float=1e-2 # AdamW weight decay
-    batch_size:int=64 # rows per step
+    batch_size:int|None=None # rows per step; None: max(64, training rows // 200), so an epoch is at most ~200 steps at any scale
     max_epochs:int=300 # upper bound on epochs
     patience:int=30 # epochs without a better validation AUC before stopping
     min_auc:float=0.60 # gate: the lowest test ROC AUC that may ship
 
     def __post_init__(self):
         for k in ('lr', 'batch_size', 'max_epochs', 'patience'):
-            if not getattr(self, k) > 0: raise ConfigError(f"TrainConfig.{k} must be positive, got {getattr(self, k)!r}")
+            if getattr(self, k) is not None and not getattr(self, k) > 0: raise ConfigError(f"TrainConfig.{k} must be positive, got {getattr(self, k)!r}")
         if self.weight_decay < 0: raise ConfigError(f"TrainConfig.weight_decay must not be negative, got {self.weight_decay!r}")
         if not 0 <= self.min_auc <= 1: raise ConfigError(f"TrainConfig.min_auc must be in [0, 1], got {self.min_auc!r}")
 
-# %% ../nbs/02_model.ipynb #0ef5d326
+# %% ../nbs/02_model.ipynb #fdd78f82
 CLIP_SD = 5.0   # standardised inputs are clipped to ±5 standard deviations
-LOG_FEATURES = ('days_since_last_order', 'total_revenue_30d', 'total_revenue_90d', 'total_revenue_365d', 'order_frequency', 'customer_lifetime_days')
 
 class ChurnMLP(nn.Module):
-    "8 raw features → log1p and standardisation (buffers) → 16 → 16 → 1 logit"
+    "8 raw features → log1p, standardisation (buffers) and clipping → 16 → 16 → 1 logit"
     def __init__(self, n_features:int=len(FEATURES), hidden:int=16):
         super().__init__()
         self.net = nn.Sequential(nn.Linear(n_features, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
-        self.register_buffer('log_mask', torch.tensor([f in LOG_FEATURES for f in FEATURES]))
         self.register_buffer('mean', torch.zeros(n_features))
         self.register_buffer('std', torch.ones(n_features))
         self.register_buffer('logit_offset', torch.zeros(()))
 
-    def transform(self, x): return torch.where(self.log_mask, torch.log1p(x.clamp_min(0)), x)
+    def transform(self, x): return torch.log1p(x.clamp_min(0))
     def forward(self, x):
         z = ((self.transform(x) - self.mean) / self.std).clamp(-CLIP_SD, CLIP_SD)
         return self.net(z).squeeze(-1) + self.logit_offset
@@ -108,7 +106,7 @@ def _epoch(model, opt, loss_fn, X, y, batch_size, gen)->float:
         total += loss.item() * len(idx)
     return total / len(X)
 
-# %% ../nbs/02_model.ipynb #1b748437
+# %% ../nbs/02_model.ipynb #24084e3e
 def train_model(train:pd.DataFrame, # rows to fit: `FEATURES` and `churned`
                 valid:pd.DataFrame, # rows for early stopping
                 cfg:TrainConfig|None=None, # hyperparameters
@@ -126,7 +124,7 @@ def train_model(train:pd.DataFrame, # rows to fit: `FEATURES` and `churned`
         loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight))
         best, history, bar = (-1.0, None, -1), [], progress_bar(range(cfg.max_epochs), display=progress)
         for epoch in bar:
-            loss = _epoch(model, opt, loss_fn, X, y, cfg.batch_size, gen)
+            loss = _epoch(model, opt, loss_fn, X, y, cfg.batch_size or max(64, len(X) // 200), gen)
             p = predict_proba(model, Xv)
             history.append(dict(epoch=epoch, train_loss=loss, valid_loss=log_loss(yv, p, labels=[0, 1]), valid_auc=roc_auc_score(yv, p)))
             bar.comment = f"loss {loss:.4f} · valid AUC {history[-1]['valid_auc']:.4f}"
@@ -147,14 +145,13 @@ def evaluate(y, # true labels, 0/1
                 brier=brier_score_loss(y, p) if calibrated else np.nan, log_loss=log_loss(y, p, labels=[0, 1]) if calibrated else np.nan,
                 lift_top_decile=y[top].mean() / y.mean(), n=len(y), churn_rate=y.mean())
 
-# %% ../nbs/02_model.ipynb #627f3f9b
+# %% ../nbs/02_model.ipynb #77dc03e9
 def fit_baselines(train:pd.DataFrame, # rows to fit: `FEATURES` and `churned`
                   seed:int=0, # random state of the boosted trees
                  )->dict:
     "Name → function from a DataFrame to scores, for the three baselines"
     X, y = train[list(FEATURES)].to_numpy(np.float64), train.churned.to_numpy()
-    log_cols = np.array([f in LOG_FEATURES for f in FEATURES])
-    logit = make_pipeline(FunctionTransformer(lambda Z: np.where(log_cols, np.log1p(np.clip(Z, 0, None)), Z)), StandardScaler(),
+    logit = make_pipeline(FunctionTransformer(lambda Z: np.log1p(np.clip(Z, 0, None))), StandardScaler(),
                           LogisticRegression(max_iter=2000)).fit(X, y)
     hgb = HistGradientBoostingClassifier(random_state=seed).fit(X, y)
     feats = lambda d: d[list(FEATURES)].to_numpy(np.float64)
