@@ -16,8 +16,8 @@ from fastcore.script import call_parse, anno_parser
 
 # %% auto #0
 __all__ = ['SCHEMA', 'TABLES', 'FREE_WEBMAIL', 'CATEGORIES', 'Col', 'ChurnDataset', 'ChurnError', 'DataError', 'ConfigError',
-           'validate_dataset', 'generate_synthetic', 'dataset_checksum', 'save_dataset', 'load_dataset', 'run_cli',
-           'churn_seed_data', 'seed_data_main']
+           'validate_dataset', 'generate_synthetic', 'dataset_checksum', 'atomic_write', 'save_dataset', 'load_dataset',
+           'run_cli', 'churn_seed_data', 'seed_data_main']
 
 # %% ../nbs/00_data.ipynb #8d61632c
 class Col(NamedTuple):
@@ -239,7 +239,22 @@ def dataset_checksum(ds:ChurnDataset)->str:
         h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
     return h.hexdigest()
 
-# %% ../nbs/00_data.ipynb #82a254d0
+# %% ../nbs/00_data.ipynb #6767ea23
+def atomic_write(path:str|Path, # the file to create or replace
+                 write, # called with a temporary path in the same folder; writes the content there
+                )->Path:
+    "Write a file with `write(tmp)` to a temporary name, then rename it to `path`: never a half-written file"
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp): os.remove(tmp)
+    return path
+
+# %% ../nbs/00_data.ipynb #77c7dcf6
 def save_dataset(ds:ChurnDataset, # the tables to write
                  path:str|Path, # folder; created if missing
                 )->Path:
@@ -259,13 +274,13 @@ def save_dataset(ds:ChurnDataset, # the tables to write
             if os.path.exists(tmp): os.remove(tmp)
     return path
 
-# %% ../nbs/00_data.ipynb #63fb9d78
+# %% ../nbs/00_data.ipynb #5715cd96
 def _read_table(path, name):
     "The table `name` from `path/name.parquet` or `path/name.csv`, or None"
     for ext, read in (('.parquet', pd.read_parquet), ('.csv', pd.read_csv)):
         if (f := path / f'{name}{ext}').exists(): return read(f)
 
-# %% ../nbs/00_data.ipynb #b82867b8
+# %% ../nbs/00_data.ipynb #ae61d6e8
 def load_dataset(path:str|Path, # folder holding the tables
                 )->ChurnDataset:
     "Read and validate `customers`, `orders` and optional `order_items` (Parquet or CSV) from `path`"
@@ -276,7 +291,7 @@ def load_dataset(path:str|Path, # folder holding the tables
         if t is None: raise DataError(f"{name}: neither {name}.parquet nor {name}.csv in {path}")
     return validate_dataset(*tables)
 
-# %% ../nbs/00_data.ipynb #c14f3b7f
+# %% ../nbs/00_data.ipynb #dc767221
 def _cli_args(func, argv:list)->list:
     "`argv` with `--kebab-case` flags as the `--snake_case` ones `anno_parser` knows; `--flag` of a flag on by default is dropped"
     params, out = inspect.signature(func).parameters, []
@@ -288,7 +303,7 @@ def _cli_args(func, argv:list)->list:
         out.append(a)
     return out
 
-# %% ../nbs/00_data.ipynb #bdf68c30
+# %% ../nbs/00_data.ipynb #57d865a9
 def run_cli(func, # a `call_parse` function
             argv:list|None=None, # arguments; `sys.argv[1:]` if None
            ):
@@ -301,7 +316,7 @@ def run_cli(func, # a `call_parse` function
         print(f"{func.__name__}: error: {e}", file=sys.stderr)
         sys.exit(2)
 
-# %% ../nbs/00_data.ipynb #17698fcd
+# %% ../nbs/00_data.ipynb #a52dd566
 @call_parse
 def churn_seed_data(output:str='data', # folder to write the Parquet files to
                     n_customers:int=1000, # customers to simulate
