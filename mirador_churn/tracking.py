@@ -113,7 +113,7 @@ def _global_uris(uri:str):
     try: yield
     finally: mlflow.set_tracking_uri(prev[0]); mlflow.set_registry_uri(prev[1])
 
-# %% ../nbs/04_tracking.ipynb #ceb54964
+# %% ../nbs/04_tracking.ipynb #be5f183d
 def log_onnx(self:Tracker, onnx_path, X_example:np.ndarray)->str|None:
     "Log the ONNX file with MLflow's ONNX flavour under this run; return the model URI"
     def _log():
@@ -132,11 +132,14 @@ def register(self:Tracker, model_uri:str, name:str, test_auc:float)->dict|None:
     "Register `model_uri` as a new version of `name`, alias it `candidate`, and `champion` if its AUC is at least the champion's"
     def _register():
         import mlflow
+        from mlflow.exceptions import MlflowException
         c = self._client()
         with _global_uris(self.uri): mv = mlflow.register_model(model_uri, name, await_registration_for=30, tags={'test_roc_auc': f'{test_auc:.6f}'})
         c.set_registered_model_alias(name, 'candidate', mv.version)
         try: champ = c.get_model_version_by_alias(name, 'champion')
-        except Exception: champ = None
+        except MlflowException as e:
+            if 'not found' not in str(e): raise   # only "no champion yet" means promote; any other failure stops tracking
+            champ = None
         champ_auc = float(champ.tags.get('test_roc_auc', '-inf')) if champ else None
         promoted = champ is None or test_auc >= champ_auc
         if promoted: c.set_registered_model_alias(name, 'champion', mv.version)
