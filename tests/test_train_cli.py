@@ -1,5 +1,5 @@
 "churn_train in a subprocess against a real `mlflow server`, and when no tracking server answers."
-import json, os, socket, subprocess, sys, time, urllib.request
+import contextlib, json, os, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 import numpy as np, onnxruntime as ort, pytest
 from conftest import run, tool
@@ -11,27 +11,33 @@ def free_port():
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
-@pytest.fixture(scope='module')
-def mlflow_server(tmp_path_factory):
-    "A real MLflow tracking server on 127.0.0.1: SQLite backend and artifact folder in a temp dir; stopped at the end"
-    d, port = tmp_path_factory.mktemp('mlflow'), free_port()
+@contextlib.contextmanager
+def serve_mlflow(d:Path):
+    "A real MLflow tracking server on 127.0.0.1: SQLite backend and artifact folder in `d`; stopped on exit"
+    port = free_port()
     log = open(d / 'server.log', 'w')
     proc = subprocess.Popen([tool('mlflow'), 'server', '--host', '127.0.0.1', '--port', str(port), '--workers', '1',
                              '--backend-store-uri', f"sqlite:///{d}/mlflow.db", '--artifacts-destination', str(d / 'artifacts')],
                             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, 'MLFLOW_DISABLE_TELEMETRY': 'true'})
     url, deadline = f'http://127.0.0.1:{port}', time.time() + 120
-    while True:
-        try:
-            if urllib.request.urlopen(f'{url}/health', timeout=2).status == 200: break
-        except OSError: pass
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill(); pytest.fail(f"mlflow server did not start:\n{(d / 'server.log').read_text()[-3000:]}")
-        time.sleep(0.5)
-    yield url
-    proc.terminate()
-    try: proc.wait(20)
-    except subprocess.TimeoutExpired: proc.kill()
-    log.close()
+    try:
+        while True:
+            try:
+                if urllib.request.urlopen(f'{url}/health', timeout=2).status == 200: break
+            except OSError: pass
+            if proc.poll() is not None or time.time() > deadline:
+                pytest.fail(f"mlflow server did not start:\n{(d / 'server.log').read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield url, proc
+    finally:
+        proc.terminate()
+        try: proc.wait(20)
+        except subprocess.TimeoutExpired: proc.kill()
+        log.close()
+
+@pytest.fixture(scope='module')
+def mlflow_server(tmp_path_factory):
+    with serve_mlflow(tmp_path_factory.mktemp('mlflow')) as (url, _): yield url
 
 def score(path, X): return ort.InferenceSession(str(path), providers=['CPUExecutionProvider']).run(None, {'features': X})[0]
 
@@ -113,3 +119,18 @@ def test_unreachable_tracking_server(case, tmp_path):
     assert 'registered' not in r.stdout
     print(f"{case}: {extra:+.1f} s against the untracked run ({baseline:.1f} s)")
     assert extra <= 10, f"{case}: {extra:.1f} s more than with tracking off"
+
+def test_server_that_dies_mid_run(tmp_path):
+    "The run starts on a live server, which then goes away: the next call fails once, tracking stops, nothing hangs"
+    from mirador_churn.tracking import Tracker
+    with serve_mlflow(tmp_path) as (url, proc):
+        t = Tracker(url, 'mid-run')
+        assert t.start({'a': 1}) is not None and t.active
+        t.log_metrics({'m': 1.0}, step=0)
+        assert t.problem is None
+        proc.terminate(); proc.wait(20)
+        t0 = time.perf_counter()
+        t.log_metrics({'m': 2.0}, step=1)
+        assert not t.active and t.problem.startswith('logging metrics failed')
+        t.log_artifacts([__file__]); t.end()          # skipped: no more calls to a dead server
+        assert time.perf_counter() - t0 < 10
