@@ -6,6 +6,7 @@
 from __future__ import annotations
 import hashlib, inspect, os, re, sys, tempfile, warnings
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import NamedTuple
 
 import numpy as np
@@ -17,7 +18,7 @@ from fastcore.script import call_parse, anno_parser
 # %% auto #0
 __all__ = ['SCHEMA', 'TABLES', 'FREE_WEBMAIL', 'CATEGORIES', 'Col', 'ChurnDataset', 'ChurnError', 'DataError', 'ConfigError',
            'validate_dataset', 'generate_synthetic', 'dataset_checksum', 'atomic_write', 'save_dataset', 'load_dataset',
-           'run_cli', 'churn_seed_data', 'seed_data_main']
+           'is_database_url', 'redact']
 
 # %% ../nbs/00_data.ipynb #8d61632c
 class Col(NamedTuple):
@@ -291,42 +292,12 @@ def load_dataset(path:str|Path, # folder holding the tables
         if t is None: raise DataError(f"{name}: neither {name}.parquet nor {name}.csv in {path}")
     return validate_dataset(*tables)
 
-# %% ../nbs/00_data.ipynb #dc767221
-def _cli_args(func, argv:list)->list:
-    "`argv` with `--kebab-case` flags as the `--snake_case` ones `anno_parser` knows; `--flag` of a flag on by default is dropped"
-    params, out = inspect.signature(func).parameters, []
-    for a in argv:
-        if m := re.fullmatch(r'--(no-)?([a-z][a-z0-9_-]*)(=.*)?', a):
-            neg, name, val = m[1] or '', m[2].replace('-', '_'), m[3] or ''
-            if not neg and not val and name in params and params[name].default is True: continue
-            a = f"--{neg}{name}{val}"
-        out.append(a)
-    return out
+# %% ../nbs/00_data.ipynb #36c5fabc
+def is_database_url(s)->bool:
+    "Is `s` a `duckdb://` or `postgresql://` URL?"
+    return isinstance(s, str) and s.split('://', 1)[0] in ('duckdb', 'postgresql', 'postgres')
 
-# %% ../nbs/00_data.ipynb #57d865a9
-def run_cli(func, # a `call_parse` function
-            argv:list|None=None, # arguments; `sys.argv[1:]` if None
-           ):
-    "Run `func` as a command-line tool: `--kebab-case` flags accepted; an error this package raises for bad input is one line and exit status 2"
-    args = vars(anno_parser(func, prog=func.__name__).parse_args(_cli_args(func, sys.argv[1:] if argv is None else argv)))
-    for k in ('pdb', 'xtra'): args.pop(k, None)
-    try: return func(**args)
-    except Exception as e:
-        if not (isinstance(e, ChurnError) or type(e).__module__.startswith('mirador_churn')): raise   # a bug: keep the traceback
-        print(f"{func.__name__}: error: {e}", file=sys.stderr)
-        sys.exit(2)
-
-# %% ../nbs/00_data.ipynb #a52dd566
-@call_parse
-def churn_seed_data(output:str='data', # folder to write the Parquet files to
-                    n_customers:int=1000, # customers to simulate
-                    n_orders:int=10_000, # orders to simulate
-                    seed:int=42, # random seed
-                   ):
-    "Generate the synthetic shop and write customers, orders and order items as Parquet files to `output`"
-    ds = generate_synthetic(n_customers, n_orders, seed)
-    save_dataset(ds, output)
-    print(f"wrote {len(ds.customers):,} customers, {len(ds.orders):,} orders and {len(ds.order_items):,} items to {output} (checksum {dataset_checksum(ds)[:12]})")
-    return ds
-
-def seed_data_main(): run_cli(churn_seed_data)
+def redact(url:str)->str:
+    "`url` with its password replaced by ***"
+    u = urlsplit(url)
+    return url if u.password is None else url.replace(f":{u.password}@", ":***@", 1)

@@ -16,13 +16,13 @@ from torch import nn
 from fastcore.script import call_parse
 
 import mirador_churn
-from .data import atomic_write, load_dataset, run_cli
+from .data import atomic_write, load_dataset
 from .features import FEATURES, FEATURE_DEFINITIONS, ChurnConfig, build_features
 from .scoring import ChurnScorer
-from .sql import Database, is_database_url, sql_features
+
 
 # %% auto #0
-__all__ = ['model_version', 'onnx_metadata', 'export_onnx', 'random_features', 'onnx_max_abs_diff', 'churn_score', 'score_main']
+__all__ = ['model_version', 'onnx_metadata', 'export_onnx', 'random_features', 'onnx_max_abs_diff']
 
 # %% ../nbs/03_export.ipynb #216ecb38
 def model_version(model:nn.Module)->str:
@@ -99,26 +99,3 @@ def onnx_max_abs_diff(model:nn.Module, session, X)->float:
     got = session.run(['churn_probability'], {'features': X})[0]
     assert got.shape == expected.shape, (got.shape, expected.shape)
     return float(np.abs(got.astype(np.float64) - expected).max()) if len(X) else 0.0
-
-# %% ../nbs/03_export.ipynb #fb8beeba
-@call_parse
-def churn_score(model:str='outputs/model.onnx', # the `.onnx` file
-                data:str='data', # a folder of customers, orders and optional order_items (Parquet or CSV), or a duckdb:// or postgresql:// URL
-                output:str='scores.parquet', # where to write customer_id, churn_probability
-                cutoff:str=None, # when to score; default: the end of the data
-               ):
-    "Score every eligible customer in `data` with the ONNX `model` and write the probabilities to `output`"
-    scorer = ChurnScorer.load(model)
-    windows = scorer.metadata.get('label_windows') or {}
-    cfg = ChurnConfig(**{k: windows[k] for k in ('horizon_days', 'gap_days', 'active_days') if k in windows})
-    if is_database_url(data):
-        with Database(data) as db: feats = sql_features(db, cutoff, cfg)
-    else:
-        ds = load_dataset(data)
-        feats = build_features(ds.customers, ds.orders, cutoff, ds.order_items, cfg)
-    scores = pd.DataFrame({'customer_id': feats.customer_id, 'churn_probability': scorer.predict_proba(feats)})
-    out = atomic_write(output, lambda tmp: scores.to_parquet(tmp, index=False))
-    print(f"scored {len(scores):,} customers at {feats.cutoff.iloc[0] if len(feats) else cutoff} -> {out}")
-    return scores
-
-def score_main(): run_cli(churn_score)

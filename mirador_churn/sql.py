@@ -10,12 +10,12 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 
-from .data import FREE_WEBMAIL, SCHEMA, ChurnDataset, ChurnError, ConfigError
+from .data import FREE_WEBMAIL, SCHEMA, ChurnDataset, ChurnError, ConfigError, redact
 from .features import COMMERCIAL_TLDS, EMAIL_PATTERN, FEATURES, ChurnConfig, _check_cutoff, default_cutoffs
 
 # %% auto #0
-__all__ = ['feature_sql', 'DatabaseError', 'is_database_url', 'redact', 'Database', 'query', 'columns', 'check_tables', 'bounds',
-           'sql_training_table', 'sql_features', 'write_tables']
+__all__ = ['feature_sql', 'DatabaseError', 'Database', 'query', 'columns', 'check_tables', 'bounds', 'sql_training_table',
+           'sql_features', 'write_tables']
 
 # %% ../nbs/05_sql.ipynb #5539345d
 def _domain_sql(dialect:str)->str:
@@ -81,14 +81,6 @@ ORDER BY b.customer_id"""
 class DatabaseError(ChurnError):
     "A database that cannot be reached, read, or lacks a table or column the query needs"
 
-def is_database_url(s)->bool:
-    "Is `s` a `duckdb://` or `postgresql://` URL?"
-    return isinstance(s, str) and s.split('://', 1)[0] in ('duckdb', 'postgresql', 'postgres')
-
-def redact(url:str)->str:
-    "`url` with its password replaced by ***"
-    u = urlsplit(url)
-    return url if u.password is None else url.replace(f":{u.password}@", ":***@", 1)
 
 # %% ../nbs/05_sql.ipynb #57706f0a
 class Database:

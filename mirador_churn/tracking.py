@@ -13,16 +13,16 @@ import pandas as pd
 from fastcore.script import call_parse
 
 import mirador_churn
-from .data import ConfigError, atomic_write, dataset_checksum, generate_synthetic, load_dataset, run_cli
+from .data import ConfigError, atomic_write, dataset_checksum, generate_synthetic, is_database_url, load_dataset
 from .features import (FEATURES, FEATURE_DEFINITIONS, ChurnConfig, build_training_table, data_end,
                                     default_cutoffs, time_split)
 from .model import TrainConfig, check_gate, evaluate, fit_baselines, predict_proba, train_model
 from .export import export_onnx, onnx_metadata
-from .sql import Database, is_database_url, sql_training_table
+from .sql import Database, sql_training_table
 
 # %% auto #0
 __all__ = ['Tracker', 'start', 'log_metrics', 'log_history', 'log_artifacts', 'end', 'log_onnx', 'register', 'TrainResult',
-           'train', 'churn_train', 'train_main']
+           'train']
 
 # %% ../nbs/04_tracking.ipynb #356f3207
 _HTTP_BOUNDS = {'MLFLOW_HTTP_REQUEST_TIMEOUT': '3', 'MLFLOW_HTTP_REQUEST_MAX_RETRIES': '1', 'MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR': '1'}
@@ -323,37 +323,3 @@ def train(data_source:str='synthetic', # 'synthetic', a folder of customers/orde
         warnings.warn(f"MLflow tracking at {tracker.uri} stopped: {tracker.problem}, after {tracker.seconds:.1f} s. Nothing more was tracked"
                       f"{' and the model was not registered' if register else ''}; the local artifacts are complete in {out}.", stacklevel=2)
     return TrainResult(out, metrics, comparison, tracker.run_id if tracker.active else None, registered, tracker.problem, files)
-
-# %% ../nbs/04_tracking.ipynb #b9a1b3ae
-@call_parse
-def churn_train(data_source:str='synthetic', # 'synthetic', a data folder (Parquet or CSV), or a duckdb:// or postgresql:// URL
-                n_customers:int=1000, # synthetic shop size (orders: 10 per customer)
-                seed:int=42, # synthetic data and training seed
-                output:str='outputs', # folder for model.onnx, metrics.json, model_card.md and the plots
-                tracking_uri:str=None, # MLflow tracking URI; default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db here
-                experiment:str='mirador-churn', # MLflow experiment name
-                register:bool=True, # register the model (--no-register: don't)
-                model_name:str='mirador-churn', # registered model name
-                track:bool=True, # track in MLflow (--no-track: don't)
-                cutoff:str=None, # latest (test) cutoff; default: the latest with a full label window
-                horizon_days:int=ChurnConfig.horizon_days, # label window length
-                gap_days:int=ChurnConfig.gap_days, # lead between cutoff and label window
-                active_days:int=ChurnConfig.active_days, # activity window for eligibility
-                n_cutoffs:int=4, # rolling-origin cutoffs (train on all but the last two)
-                max_epochs:int=TrainConfig.max_epochs, # upper bound on training epochs
-                min_auc:float=TrainConfig.min_auc, # the gate: lowest test ROC AUC that may ship
-                quiet:bool=False, # no progress display
-               ):
-    "Train a churn model from data to a registered ONNX model"
-    import mlflow   # configures its loggers on import: quieten them after
-    for name in ('mlflow', 'alembic'): logging.getLogger(name).setLevel(logging.WARNING)
-    cfg = ChurnConfig(cutoff, horizon_days, gap_days, active_days)
-    r = train(data_source, n_customers, seed, output, cfg, TrainConfig(max_epochs=max_epochs, min_auc=min_auc), n_cutoffs,
-              tracking_uri, experiment, register, model_name, track, progress=not quiet)
-    reg = r.registered
-    print(f"test ROC AUC {r.metrics['roc_auc']:.4f}; wrote {', '.join(p.name for p in r.files)} to {r.output}"
-          + (f"; MLflow run {r.run_id}" if r.run_id else '')
-          + (f"; registered {reg['name']} version {reg['version']} as candidate{' and champion' if reg['champion'] else ''}" if reg else ''))
-    return r
-
-def train_main(): run_cli(churn_train)
