@@ -5,6 +5,7 @@
 # %% ../nbs/00_data.ipynb #8d922806
 from __future__ import annotations
 import hashlib, inspect, os, re, sys, tempfile, warnings
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 from typing import NamedTuple
@@ -17,8 +18,8 @@ from fastcore.script import call_parse, anno_parser
 
 # %% auto #0
 __all__ = ['SCHEMA', 'TABLES', 'FREE_WEBMAIL', 'CATEGORIES', 'Col', 'ChurnDataset', 'ChurnError', 'DataError', 'ConfigError',
-           'validate_dataset', 'generate_synthetic', 'dataset_checksum', 'atomic_write', 'save_dataset', 'load_dataset',
-           'is_database_url', 'redact']
+           'validate_dataset', 'Drift', 'generate_synthetic', 'dataset_checksum', 'atomic_write', 'save_dataset',
+           'load_dataset', 'is_database_url', 'redact']
 
 # %% ../nbs/00_data.ipynb #8d61632c
 class Col(NamedTuple):
@@ -208,27 +209,73 @@ def _order_items(cust, z, rng, n_products=40):
     amount = np.round(np.bincount(order_idx, weights=qty * price[product], minlength=n_orders), 2)
     return order_idx, product, cat, qty, price[product], amount
 
+# %% ../nbs/00_data.ipynb #ba701051
+@dataclass(frozen=True)
+class Drift:
+    "A change of the shop from `start` on: prices rise and a wave of the customers active then leaves"
+    start:str # first day of the drift, inside the order history
+    price_rise:float=0.3 # order amounts from `start` on are multiplied by 1 + price_rise
+    churn_wave:float=0.35 # share of the customers active at `start` who place no order after it
+
+    def __post_init__(self):
+        try: pd.Timestamp(self.start).as_unit('ns')
+        except (ValueError, TypeError): raise ConfigError(f"Drift.start must be a date such as '2025-06-01', got {self.start!r}") from None
+        if not (np.isfinite(self.price_rise) and self.price_rise > -1):
+            raise ConfigError(f"Drift.price_rise must be a number above -1, got {self.price_rise!r}")
+        if not 0 <= self.churn_wave <= 1: raise ConfigError(f"Drift.churn_wave must be between 0 and 1, got {self.churn_wave!r}")
+
+# %% ../nbs/00_data.ipynb #561fb557
+def _apply_drift(drift:Drift, seed:int, d0:float, cust, t, signup_days, order_idx, unit_price):
+    "Which orders survive `drift` (from `d0` days after the start), and the items' unit prices under it"
+    late = t >= d0
+    price = np.where(late[order_idx], np.round(unit_price * (1 + drift.price_rise), 2), unit_price)
+    active = np.unique(cust[late])
+    active = active[signup_days[active] < d0]
+    leaving = active[np.random.default_rng([seed, 1]).random(len(active)) < drift.churn_wave]
+    return ~(late & np.isin(cust, leaving)), price
+
 # %% ../nbs/00_data.ipynb #1d7f1da6
+def _check_synthetic(n_customers, n_orders, seed, start, end, drift):
+    "`start` and `end` as timestamps, or a `ConfigError` for settings the simulation cannot use"
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    if n_customers < 1 or n_orders < 1:
+        raise ConfigError(f"n_customers and n_orders must be at least 1, got {n_customers} and {n_orders}")
+    try: start, end = pd.Timestamp(start).as_unit('ns'), pd.Timestamp(end).as_unit('ns')
+    except (ValueError, TypeError): raise ConfigError(f"start and end must be dates between 1678 and 2261, got {start!r} and {end!r}") from None
+    if (end - start).days < 180: raise ConfigError(f"the order history must span at least 180 days, got {start.date()} to {end.date()}")
+    if drift is not None and not start < pd.Timestamp(drift.start) < end:
+        raise ConfigError(f"Drift.start {drift.start} is outside the order history, {start.date()} to {end.date()}")
+    return start, end
+
+# %% ../nbs/00_data.ipynb #5744340c
 def generate_synthetic(n_customers:int=1000, # customers to simulate
-                       n_orders:int=10_000, # orders, exactly
-                       seed:int=42, # same seed, same tables
+                       n_orders:int=10_000, # orders, exactly (fewer when a `drift`'s churn wave removes some)
+                       seed:int=42, # same seed, same tables; a non-negative integer
                        start:str='2023-01-01', # first day of the order history
                        end:str='2026-01-01', # day after the last day of the order history
+                       drift:Drift|None=None, # a price rise and a wave of churn from `drift.start`; None: no drift
                       )->ChurnDataset:
     "Simulate a shop's customers, orders and order items, deterministically from `seed`"
-    rng, start, end = np.random.default_rng(seed), pd.Timestamp(start), pd.Timestamp(end)
-    if n_customers < 1 or n_orders < 1: raise ConfigError(f"n_customers and n_orders must be at least 1, got {n_customers} and {n_orders}")
-    if (end - start).days < 180: raise ConfigError(f"the order history must span at least 180 days, got {start.date()} to {end.date()}")
+    start, end = _check_synthetic(n_customers, n_orders, seed, start, end, drift)
+    rng, day = np.random.default_rng(seed), pd.Timedelta(days=1)
     customers, z = _customers(n_customers, rng, _faker_pools(seed), start, end)
-    signup_days = ((customers.signup_date - start) / pd.Timedelta(days=1)).to_numpy()
-    cust, t = _order_times(z, signup_days, (end - start) / pd.Timedelta(days=1), n_orders, rng)
+    signup_days = ((customers.signup_date - start) / day).to_numpy()
+    cust, t = _order_times(z, signup_days, (end - start) / day, n_orders, rng)
     order_idx, product, cat, qty, unit_price, amount = _order_items(cust, z, rng)
+    keep = np.ones(n_orders, dtype=bool)
+    if drift is not None:
+        d0 = (pd.Timestamp(drift.start) - start) / day
+        keep, unit_price = _apply_drift(drift, seed, d0, cust, t, signup_days, order_idx, unit_price)
+        amount = np.round(np.bincount(order_idx, weights=qty * unit_price, minlength=n_orders), 2)
     order_id = np.arange(1, n_orders + 1, dtype='int64')
-    orders = pd.DataFrame(dict(order_id=order_id, customer_id=customers.customer_id.to_numpy()[cust],
-                               order_date=(start + pd.to_timedelta(np.round(t * 86400), unit='s')).astype('datetime64[ns]'), amount=amount))
-    category = pa.DictionaryArray.from_arrays(pa.array(cat), pa.array(CATEGORIES, pa.large_string())).cast(pa.large_string())
-    items = pd.DataFrame(dict(order_id=order_id[order_idx], product_id=product.astype('int64'), category=pd.array(category, dtype='string'),
-                              quantity=qty.astype('int64'), unit_price=unit_price))
+    when = (start + pd.to_timedelta(np.round(t * 86400), unit='s')).astype('datetime64[ns]')
+    orders = pd.DataFrame(dict(order_id=order_id, customer_id=customers.customer_id.to_numpy()[cust], order_date=when, amount=amount))
+    cats = pa.array(CATEGORIES, pa.large_string())
+    category = pa.DictionaryArray.from_arrays(pa.array(cat), cats).cast(pa.large_string())
+    items = pd.DataFrame(dict(order_id=order_id[order_idx], product_id=product.astype('int64'),
+                              category=pd.array(category, dtype='string'), quantity=qty.astype('int64'), unit_price=unit_price))
+    if drift is not None: orders, items = orders[keep].reset_index(drop=True), items[keep[order_idx]].reset_index(drop=True)
     return ChurnDataset(customers, orders, items)
 
 # %% ../nbs/00_data.ipynb #882bd935
@@ -297,7 +344,22 @@ def is_database_url(s)->bool:
     "Is `s` a `duckdb://` or `postgresql://` URL?"
     return isinstance(s, str) and s.split('://', 1)[0] in ('duckdb', 'postgresql', 'postgres')
 
+# %% ../nbs/00_data.ipynb #7dea79f4
+_SECRET_KEYS = r'password|passwd|pass|pwd|secret|client_secret|token|access_token|auth_token|api_key|apikey|api-key'
+_SECRET_VALUE = r'''('[^']*'|"[^"]*"|[^&;#\s'"<>]*?(?=[,.)\]]*(?:[&;#\s'"<>]|$)))'''   # quoted, or up to a separator
+_SECRET_PARAM = re.compile(rf'(?i)(^|[?&;\s])({_SECRET_KEYS})={_SECRET_VALUE}')
+_URL_AUTHORITY = re.compile(r'(?i)\b([a-z][a-z0-9+.\-]*://)([^/?#\s]*)')
+
+def _hide_password(m:re.Match)->str:
+    "The authority of a URL with the password of its user information replaced by ***"
+    scheme, authority = m.groups()
+    if '@' not in authority: return m.group(0)
+    userinfo, host = authority.rsplit('@', 1)
+    if ':' not in userinfo: return m.group(0)
+    return f"{scheme}{userinfo.split(':', 1)[0]}:***@{host}"
+
 def redact(url:str)->str:
-    "`url` with its password replaced by ***"
-    u = urlsplit(url)
-    return url if u.password is None else url.replace(f":{u.password}@", ":***@", 1)
+    "`url` (or any text holding URLs) with every password, token and secret replaced by ***"
+    if url is None: return None
+    text = _URL_AUTHORITY.sub(_hide_password, str(url))
+    return _SECRET_PARAM.sub(lambda m: f"{m.group(1)}{m.group(2)}={'***' if m.group(3) else ''}", text)
