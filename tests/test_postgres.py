@@ -4,7 +4,8 @@ import numpy as np, pandas as pd, pytest
 from conftest import run, tool
 from mirador_churn.data import generate_synthetic, save_dataset
 from mirador_churn.features import ChurnConfig, build_features, build_training_table, default_cutoffs, tiny_shop
-from mirador_churn.sql import Database, _assert_same_table, sql_features, sql_training_table, write_tables
+from mirador_churn.sql import Database, sql_features, sql_training_table, write_tables
+from mirador_churn.testing import assert_same_table
 
 URL = os.environ.get('MIRADOR_POSTGRES_URL')   # .ci/run starts Debian's PostgreSQL on 127.0.0.1 and sets it
 if not URL:
@@ -26,10 +27,10 @@ def test_parity_on_the_seed_42_shop(pg):
     url, ds = pg
     cutoffs = default_cutoffs(ds.orders, n=4)
     with Database(url) as db:
-        _assert_same_table(sql_training_table(db, ChurnConfig(), cutoffs), build_training_table(*ds[:2], ChurnConfig(), cutoffs, ds.order_items))
-        _assert_same_table(sql_features(db), build_features(*ds[:2], order_items=ds.order_items))
+        assert_same_table(sql_training_table(db, ChurnConfig(), cutoffs), build_training_table(*ds[:2], ChurnConfig(), cutoffs, ds.order_items))
+        assert_same_table(sql_features(db), build_features(*ds[:2], order_items=ds.order_items))
         cfg = ChurnConfig(gap_days=14, horizon_days=60, active_days=180)
-        _assert_same_table(sql_training_table(db, cfg, default_cutoffs(ds.orders, cfg, n=2)),
+        assert_same_table(sql_training_table(db, cfg, default_cutoffs(ds.orders, cfg, n=2)),
                            build_training_table(*ds[:2], cfg, default_cutoffs(ds.orders, cfg, n=2), ds.order_items))
 
 def test_parity_on_the_tiny_shop(pg):
@@ -42,7 +43,7 @@ def test_parity_on_the_tiny_shop(pg):
             write_tables(db, shop)
             cfg = ChurnConfig(cutoff='2024-07-01')
             got = sql_training_table(db, cfg)
-            _assert_same_table(got, build_training_table(*shop[:2], cfg, order_items=shop.order_items))
+            assert_same_table(got, build_training_table(*shop[:2], cfg, order_items=shop.order_items))
             assert got.churned.tolist() == [0, 1, 0, 1]
             with pytest.raises(Exception, match='so its customers are censored, not churned'): sql_training_table(db, ChurnConfig(cutoff='2024-10-01'))
     finally:
