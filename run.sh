@@ -10,8 +10,16 @@ setup() {
   local py="${PYTHON:-}"
   if [ -z "$py" ]; then py=$(command -v python3.11 || command -v python3); fi
   [ -x .venv/bin/python ] || "$py" -m venv .venv
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+  # The package is installed editable: code changes need no reinstall, only a change of its settings does.
+  # The stamp holds a hash of the files that decide what gets installed (and of this Python).
+  local stamp=.venv/.mirador_churn-installed key
+  key=$(cat settings.ini setup.py pyproject.toml 2>/dev/null | cat - <(.venv/bin/python -VV) | sha256sum | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$key" ]; then
+    echo "== setting up .venv: installing mirador_churn and its dependencies (the first time takes minutes)" >&2
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+    echo "$key" > "$stamp"
+  fi
 }
 
 train() {
@@ -22,16 +30,20 @@ train() {
 run_test() {
   setup
   export MPLBACKEND=Agg MLFLOW_DISABLE_TELEMETRY=true
-  echo "== notebooks: the asserts of every notebook (nbdev_test)"
-  local out
-  out=$(.venv/bin/nbdev_test --do_print --n_workers 2 2>&1) || { echo "$out"; exit 1; }
-  echo "$out"
+  echo "== notebooks: the asserts of every notebook (nbdev_test; each line says which notebook starts or completes)"
+  local log status=0
+  log=$(mktemp)
+  # Unbuffered, so that each notebook's `Starting`/`Completed` line shows while the others still run.
+  PYTHONUNBUFFERED=1 .venv/bin/nbdev_test --do_print --n_workers 2 2>&1 | tee "$log" || status=$?
+  [ "$status" -eq 0 ] || { rm -f "$log"; echo "nbdev_test failed"; exit 1; }
   # nbdev_test exits 0 when a notebook is skipped: every notebook must have started and completed.
   for nb in nbs/*.ipynb; do
-    grep -qF -- "- Completed $PWD/$nb" <<<"$out" || { echo "notebook $nb did not run under nbdev_test"; exit 1; }
+    grep -qF -- "- Completed $PWD/$nb" "$log" || { rm -f "$log"; echo "notebook $nb did not run under nbdev_test"; exit 1; }
   done
+  rm -f "$log"
   echo "== pytest: notebook/package sync, notebooks in a Jupyter kernel, command-line tools, docs config"
-  .venv/bin/python -m pytest tests "$@"
+  # -rs: say why each skipped test was skipped; pytest's summary line stays the last line of the output.
+  .venv/bin/python -m pytest -rs tests "$@"
 }
 
 bench() {

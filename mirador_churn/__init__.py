@@ -1,1 +1,47 @@
+"""A customer-churn model trained end to end: data → 8 point-in-time features → a PyTorch MLP → one ONNX file → MLflow.
+
+The main entry points are here at the top level; each is imported on first use (PEP 562), so `import mirador_churn`
+is quick and PyTorch is loaded only when a name that needs it is used (`train`, `ChurnMLP`, `train_model`...):
+
+    from mirador_churn import generate_synthetic, build_features, ChurnScorer
+    ds = generate_synthetic(seed=42)
+    scores = ChurnScorer.load('outputs/model.onnx').predict_proba(build_features(ds.customers, ds.orders))
+
+Pages: https://mirador.github.io/mirador_churn (one per module: data, features, model, export, scoring, tracking,
+pipeline, sql, monitor, serve, promote, cli).
+"""
 __version__ = "0.1.0"
+
+import importlib as _importlib
+
+_LAZY = {  # name: the modules that define it, the first one found wins
+    'ChurnDataset': ('data',), 'generate_synthetic': ('data',), 'load_dataset': ('data',), 'save_dataset': ('data',),
+    'validate_dataset': ('data',), 'dataset_checksum': ('data',), 'redact': ('data',),
+    'ChurnError': ('data',), 'DataError': ('data',), 'ConfigError': ('data',),
+    'ChurnConfig': ('features',), 'FEATURES': ('features',), 'build_features': ('features',),
+    'build_training_table': ('features',), 'time_split': ('features',),
+    'ChurnScorer': ('scoring',),
+    'resolve_model': ('tracking',),
+    'train': ('pipeline', 'tracking'), 'TrainResult': ('pipeline', 'tracking'),
+    'ChurnMLP': ('model',), 'TrainConfig': ('model',), 'train_model': ('model',),
+    'export_onnx': ('export',),
+}
+_TORCH_FREE = ['ChurnDataset', 'generate_synthetic', 'load_dataset', 'save_dataset', 'validate_dataset', 'dataset_checksum',
+               'redact', 'ChurnError', 'DataError', 'ConfigError', 'ChurnConfig', 'FEATURES', 'build_features',
+               'build_training_table', 'time_split', 'ChurnScorer']
+__all__ = list(_LAZY)
+
+def __getattr__(name:str):
+    "Import `name` from its module on first use and keep it here (PEP 562)"
+    if name.startswith('__') or name not in _LAZY: raise AttributeError(f"module 'mirador_churn' has no attribute {name!r}")
+    for i, mod in enumerate(_LAZY[name]):
+        try: module = _importlib.import_module(f'{__name__}.{mod}')
+        except ModuleNotFoundError as e:
+            if e.name != f'{__name__}.{mod}' or i == len(_LAZY[name]) - 1: raise
+            continue
+        if hasattr(module, name):
+            value = globals()[name] = getattr(module, name)
+            return value
+    raise AttributeError(f"module 'mirador_churn' has no attribute {name!r}")
+
+def __dir__(): return sorted({*globals(), *_LAZY})
