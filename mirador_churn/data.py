@@ -53,6 +53,7 @@ class ChurnDataset(NamedTuple):
 # %% ../nbs/00_data.ipynb #1d30c8d0
 class ChurnError(Exception):
     "Base class of the errors raised for bad input or a failed check"
+    def __init__(self, message:str): super().__init__(message)  # one line: what is wrong, where, and an example
 
 class DataError(ChurnError, ValueError):
     "Input tables that break `SCHEMA`"
@@ -63,25 +64,45 @@ class ConfigError(ChurnError, ValueError):
 # %% ../nbs/00_data.ipynb #bdc208e3
 _KEYS = {'customers': 'customer_id', 'orders': 'order_id', 'order_items': 'order_id'}
 
-def _fail_rows(table, col, df, mask, what, values=None):
-    "Raise `DataError` naming `table.col`, how many rows are `what`, and the first such row"
+def _rows_message(table, col, df, mask, what, values=None, hint=''):
+    "One line naming `table.col`, how many rows are `what`, and the first such row; None when no row is"
     mask = np.asarray(mask, dtype=bool)
-    if not mask.any(): return
+    if not mask.any(): return None
     i = int(np.flatnonzero(mask)[0])
     show = lambda v: repr(v.item() if isinstance(v, np.generic) else v)
     val, key = (df[col] if values is None else values).iloc[i], _KEYS[table]
-    ex = f"row {i}" + (f" ({key}={show(df[key].iloc[i])})" if key in df and key != col else '')
-    raise DataError(f"{table}.{col}: {int(mask.sum()):,} of {len(df):,} rows {what}, e.g. {ex}: {col}={show(val)}")
+    ex = f"row {i:,}" + (f" ({key}={show(df[key].iloc[i])})" if key in df and key != col else '')
+    return f"{table}.{col}: {int(mask.sum()):,} of {len(df):,} rows {what}, e.g. {ex}: {col}={show(val)}" + (f"; {hint}" if hint else '')
+
+def _fail_rows(table, col, df, mask, what, values=None, hint=''):
+    "Raise `DataError` naming `table.col`, how many rows are `what`, and the first such row"
+    if msg := _rows_message(table, col, df, mask, what, values, hint): raise DataError(msg)
+
+def _warn_rows(table, col, df, mask, what, values=None, hint=''):
+    "Warn, in one line, naming `table.col`, how many rows are `what`, and the first such row"
+    if msg := _rows_message(table, col, df, mask, what, values, hint): warnings.warn(msg, stacklevel=3)
 
 # %% ../nbs/00_data.ipynb #ff0b2679
+_DATE_RANGE = pd.Timestamp('1677-09-22', tz='UTC'), pd.Timestamp('2262-04-11', tz='UTC')   # what datetime64[ns] holds
+
+def _coerce_date(table, df, c):
+    "Column `c.name` of `df` as naive UTC datetime64[ns], or a `DataError` naming the rows that are not dates"
+    s = df[c.name]
+    if s.dtype.kind in 'iufb':   # read as nanoseconds since 1970 otherwise: 20240301 would be 1970-01-01 00:00:00.020
+        _fail_rows(table, c.name, df, s.notna(), 'are numbers, not dates',
+                   hint='write ISO 8601 dates such as 2024-03-01 (epoch seconds: pd.to_datetime(col, unit="s"))')
+    out = pd.to_datetime(s, errors='coerce', utc=True, format='ISO8601' if s.dtype.kind in 'OUT' else None)
+    _fail_rows(table, c.name, df, out.isna() & s.notna(), 'cannot be parsed as ISO 8601 dates')
+    _fail_rows(table, c.name, df, (out < _DATE_RANGE[0]) | (out > _DATE_RANGE[1]), 'are outside the years 1678 to 2261',
+               values=s)
+    return out.dt.tz_localize(None).astype('datetime64[ns]')
+
+# %% ../nbs/00_data.ipynb #5e174955
 def _coerce(table, df, c):
     "Column `c.name` of `df` coerced to `c.kind`, or a `DataError` naming the rows that cannot be"
     s = df[c.name]
     if c.kind == 'text': return s.astype('string')
-    if c.kind == 'date':
-        out = pd.to_datetime(s, errors='coerce', utc=True, format='ISO8601' if s.dtype.kind in 'OUT' else None)
-        _fail_rows(table, c.name, df, out.isna() & s.notna(), 'cannot be parsed as ISO 8601 dates')
-        return out.dt.tz_localize(None).astype('datetime64[ns]')
+    if c.kind == 'date': return _coerce_date(table, df, c)
     num = pd.to_numeric(s, errors='coerce')
     what = 'integers' if c.kind == 'int' else 'numbers'
     bad = (num.isna() & s.notna()) | ((num % 1 != 0) & num.notna() if c.kind == 'int' else False)
@@ -91,23 +112,33 @@ def _coerce(table, df, c):
     return num.astype('int64')
 
 # %% ../nbs/00_data.ipynb #212bb711
+_FLOAT32_MAX = float(np.finfo(np.float32).max)   # the features are float32
+
+def _check_amounts(table, df):
+    "Raise `DataError` for amounts that are missing, infinite, negative or too large for the float32 features"
+    a = df.amount.to_numpy()
+    _fail_rows(table, 'amount', df, ~np.isfinite(a), 'are missing, NaN or infinite')
+    _fail_rows(table, 'amount', df, a < 0, 'are negative')
+    _fail_rows(table, 'amount', df, a > _FLOAT32_MAX, 'are beyond float32 range (3.4e+38), the precision of the features')
+    if (total := a.sum()) > _FLOAT32_MAX:
+        _fail_rows(table, 'amount', df, a == a.max(), f'are the largest; all {len(a):,} add up to {total:.3g}, beyond float32 '
+                   'range (3.4e+38) of the revenue features')
+
 def _check_table(table, df):
     "`df` with its schema columns coerced, or a `DataError`"
     cols = [c for c in SCHEMA if c.table == table]
     if len(df) == 0: raise DataError(f"{table}: the table is empty (0 rows); expected columns {', '.join(c.name for c in cols)}")
     for c in cols:
         if c.required and c.name not in df:
-            raise DataError(f"{table}: missing required column {c.name!r} ({len(df):,} rows; columns present: {', '.join(map(str, df.columns))})")
+            raise DataError(f"{table}: missing required column {c.name!r} ({len(df):,} rows; columns present: "
+                            f"{', '.join(map(str, df.columns))})")
     df = df.reset_index(drop=True).copy()
     for c in cols:
         if c.name not in df: continue
         raw = df[c.name]
         df[c.name] = _coerce(table, df, c)
         if c.required and c.kind != 'float': _fail_rows(table, c.name, df, df[c.name].isna(), 'are null', values=raw)
-    if 'amount' in df:
-        a = df.amount.to_numpy()
-        _fail_rows(table, 'amount', df, ~np.isfinite(a), 'are missing, NaN or infinite')
-        _fail_rows(table, 'amount', df, a < 0, 'are negative')
+    if 'amount' in df: _check_amounts(table, df)
     return df
 
 # %% ../nbs/00_data.ipynb #4a9a7b43
@@ -120,7 +151,38 @@ def _check_keys(ds:ChurnDataset):
     _fail_rows('orders', 'customer_id', o, ~o.customer_id.isin(c.customer_id), 'refer to customers not in the customers table')
     _fail_rows('order_items', 'order_id', i, ~i.order_id.isin(o.order_id), 'refer to orders not in the orders table')
 
+# %% ../nbs/00_data.ipynb #51f2a800
+def _check_history_end(orders:pd.DataFrame):
+    "Raise `DataError` for a few orders far after all the others, which would move every cutoff"
+    t, n = orders.order_date.to_numpy('datetime64[ns]').view('int64'), len(orders)
+    k = min(max(1, n // 100), n - 1)   # at most 1% of the orders may be the stragglers
+    if k < 1: return
+    tail = np.sort(np.partition(t, n - k - 1)[n - k - 1:])   # the k + 1 latest order times
+    typical_gap = (tail[0] - np.quantile(t, 0.01)) / (0.99 * n - k)   # over the orders before the latest k
+    limit = max(30 * 86_400e9, 100 * typical_gap)
+    gaps = np.diff(tail)
+    if not (gaps > limit).any(): return
+    j = int(np.flatnonzero(gaps > limit)[0])
+    rest_end = pd.Timestamp(tail[j])
+    _fail_rows('orders', 'order_date', orders, t > tail[j], f'are {gaps[j] / 86_400e9:,.0f} days or more after all other orders '
+               f'(which end {rest_end.date()})', hint='a typo? the last order places every cutoff')
+
 # %% ../nbs/00_data.ipynb #7bbf6b16
+def _fill_signup(customers:pd.DataFrame, orders:pd.DataFrame):
+    "Fill absent or null signup dates with the customer's first order time, saying how many when some were null"
+    first = customers.customer_id.map(orders.groupby('customer_id').order_date.min()).astype('datetime64[ns]')
+    if 'signup_date' not in customers: customers['signup_date'] = first; return
+    null = customers.signup_date.isna().to_numpy()
+    _warn_rows('customers', 'signup_date', customers, null, 'are null', hint="filled with the customer's first order time")
+    if null.any(): customers['signup_date'] = customers.signup_date.fillna(first)
+
+def _check_signup_order(customers:pd.DataFrame, orders:pd.DataFrame):
+    "Warn about orders placed before their customer's signup"
+    signup = orders.customer_id.map(customers.set_index('customer_id').signup_date)
+    _warn_rows('orders', 'order_date', orders, (orders.order_date < signup).to_numpy(), "are before the customer's signup_date",
+               hint='kept as guest orders: features count them; a customer is scored only from signup on')
+
+# %% ../nbs/00_data.ipynb #907d04bb
 def validate_dataset(customers:pd.DataFrame, # one row per customer
                      orders:pd.DataFrame, # one row per order
                      order_items:pd.DataFrame|None=None, # one row per item; optional
@@ -133,9 +195,9 @@ def validate_dataset(customers:pd.DataFrame, # one row per customer
     elif len(order_items): order_items = _check_table('order_items', order_items)
     ds = ChurnDataset(customers, orders, order_items)
     _check_keys(ds)
-    if 'signup_date' not in customers:
-        first = orders.groupby('customer_id').order_date.min()
-        customers['signup_date'] = customers.customer_id.map(first).astype('datetime64[ns]')
+    _check_history_end(orders)
+    _fill_signup(customers, orders)
+    _check_signup_order(customers, orders)
     if 'email' not in customers: customers['email'] = pd.Series(pd.NA, index=customers.index, dtype='string')
     return ds
 
@@ -288,6 +350,19 @@ def dataset_checksum(ds:ChurnDataset)->str:
     return h.hexdigest()
 
 # %% ../nbs/00_data.ipynb #6767ea23
+def _umask()->int:
+    "The process's file-mode creation mask"
+    for line in Path('/proc/self/status').read_text().splitlines() if Path('/proc/self/status').exists() else []:
+        if line.startswith('Umask:'): return int(line.split()[1], 8)
+    mask = os.umask(0o022); os.umask(mask)   # elsewhere: read it by setting it (not thread-safe, hence the fallback)
+    return mask
+
+def _publish(tmp, path:Path):
+    "Give `tmp` the mode `path` has (or a new file would get), then rename it to `path`"
+    os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
+    os.replace(tmp, path)
+
+# %% ../nbs/00_data.ipynb #2af52ace
 def atomic_write(path:str|Path, # the file to create or replace
                  write, # called with a temporary path in the same folder; writes the content there
                 )->Path:
@@ -297,7 +372,7 @@ def atomic_write(path:str|Path, # the file to create or replace
     os.close(fd)
     try:
         write(tmp)
-        os.replace(tmp, path)
+        _publish(tmp, path)
     finally:
         if os.path.exists(tmp): os.remove(tmp)
     return path
@@ -316,7 +391,7 @@ def save_dataset(ds:ChurnDataset, # the tables to write
             os.close(fd)
             tmps.append((tmp, path / f'{name}.parquet'))
             df.to_parquet(tmp, index=False)
-        for tmp, dst in tmps: os.replace(tmp, dst)
+        for tmp, dst in tmps: _publish(tmp, dst)
     finally:
         for tmp, _ in tmps:
             if os.path.exists(tmp): os.remove(tmp)
@@ -324,16 +399,20 @@ def save_dataset(ds:ChurnDataset, # the tables to write
 
 # %% ../nbs/00_data.ipynb #5715cd96
 def _read_table(path, name):
-    "The table `name` from `path/name.parquet` or `path/name.csv`, or None"
+    "The table `name` from `path/name.parquet` or `.csv`, None if neither exists, or a `DataError` naming the file"
     for ext, read in (('.parquet', pd.read_parquet), ('.csv', pd.read_csv)):
-        if (f := path / f'{name}{ext}').exists(): return read(f)
+        if not (f := path / f'{name}{ext}').exists(): continue
+        try: return read(f)
+        except (pa.ArrowException, pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError) as e:
+            why = 'it is not UTF-8 text' if isinstance(e, UnicodeDecodeError) else (str(e).strip() or type(e).__name__)
+            raise DataError(f"{name}: cannot read {f} ({f.stat().st_size:,} bytes) as {ext[1:]}: {why.splitlines()[0]}") from None
 
 # %% ../nbs/00_data.ipynb #ae61d6e8
 def load_dataset(path:str|Path, # folder holding the tables
                 )->ChurnDataset:
     "Read and validate `customers`, `orders` and optional `order_items` (Parquet or CSV) from `path`"
+    if not Path(path).is_dir(): raise DataError(f"{redact(str(path))}: no such folder")   # str: Path() would fold a URL's //
     path = Path(path)
-    if not path.is_dir(): raise DataError(f"{path}: no such folder")
     tables = [_read_table(path, n) for n in TABLES]
     for name, t in zip(TABLES[:2], tables):
         if t is None: raise DataError(f"{name}: neither {name}.parquet nor {name}.csv in {path}")
