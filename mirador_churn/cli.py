@@ -42,14 +42,13 @@ def run_cli(func, # a `call_parse` function
     args = vars(anno_parser(func, prog=func.__name__).parse_args(argv))
     for k in ('pdb', 'xtra'): args.pop(k, None)
     one_line = lambda message, category, *_, **__: f"{func.__name__}: {category.__name__}: {message}\n"
-    try:
-        with warnings.catch_warnings():
-            warnings.formatwarning = one_line   # restored on leaving the block
-            return func(**args)
+    saved, warnings.formatwarning = warnings.formatwarning, one_line
+    try: return func(**args)
     except Exception as e:
         if not (isinstance(e, ChurnError) or type(e).__module__.startswith('mirador_churn')): raise   # a bug: traceback
         print(f"{func.__name__}: error: {e}", file=sys.stderr)
         sys.exit(2)
+    finally: warnings.formatwarning = saved
 
 # %% ../nbs/10_cli.ipynb #a52dd566
 @call_parse
@@ -105,7 +104,7 @@ def _not_scored(customers:pd.DataFrame, features:pd.DataFrame, cutoff:pd.Timesta
     "Why the customers missing from `features` were not scored: reason → count"
     missing = ~customers.customer_id.isin(features.customer_id)
     late = missing & (pd.to_datetime(customers.signup_date) >= cutoff)
-    return {f"no order in the {active_days} days before the cutoff": int((missing & ~late).sum()),
+    return {f"with no order in the {active_days} days before the cutoff": int((missing & ~late).sum()),
             "signed up on or after the cutoff": int(late.sum())}
 
 # %% ../nbs/10_cli.ipynb #b1c0a013
@@ -145,8 +144,9 @@ def churn_score(model:str='outputs/model.onnx', # an .onnx file, or models:/NAME
     table = scores_table(features, customers, scorer.predict_proba(features), version)
     out = atomic_write(output, lambda tmp: write(table, tmp))
     why = ', '.join(f"{n:,} {reason}" for reason, n in _not_scored(customers, features, at, cfg.active_days).items() if n)
-    print(f"scored {len(table):,} of {len(customers):,} customers at {at:%Y-%m-%d %H:%M:%S} with model {version} "
-          f"({model}) -> {out}" + (f"\nnot scored: {why}" if why else ''))
+    when = f"{at:%Y-%m-%d}" if at == at.normalize() else f"{at:%Y-%m-%d %H:%M:%S}"
+    print(f"scored {len(table):,} of {len(customers):,} customers at {when} with model {version} ({model}) -> {out}"
+          + (f"\nnot eligible, not scored: {why}" if why else ''))
     if not model.startswith('models:/'):
         print("(a local file; the registry's model in service is --model models:/mirador-churn@champion)")
     return table

@@ -1,4 +1,5 @@
-"churn_score in a subprocess, on real Parquet data and a real ONNX file, against ChurnScorer and PyTorch."
+"churn_score in a subprocess, on real Parquet data and a real ONNX file (or the MLflow registry), against ChurnScorer and PyTorch."
+import sys
 import numpy as np, pandas as pd, pytest
 from conftest import run, tool
 from mirador_churn.data import generate_synthetic, save_dataset
@@ -6,6 +7,8 @@ from mirador_churn.export import export_onnx, onnx_metadata
 from mirador_churn.features import FEATURES, ChurnConfig, build_features, build_training_table, default_cutoffs, time_split
 from mirador_churn.model import TrainConfig, evaluate, predict_proba, train_model
 from mirador_churn.scoring import ChurnScorer
+
+COLUMNS = ['customer_id', 'email', 'cutoff', 'churn_probability', 'model_version', *FEATURES]   # PLAN.md interface 4
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
@@ -15,32 +18,124 @@ def trained(tmp_path_factory):
     cfg, cutoffs = ChurnConfig(), default_cutoffs(ds.orders, n=4)
     train, valid, test = time_split(build_training_table(*ds[:2], cfg, cutoffs, ds.order_items), cfg)
     model, _ = train_model(train, valid, TrainConfig(max_epochs=40), progress=False)
-    path = export_onnx(model, d / 'model.onnx', onnx_metadata(model, cfg, TrainConfig(), cutoffs, evaluate(test.churned, predict_proba(model, test))))
+    metrics = evaluate(test.churned, predict_proba(model, test))
+    path = export_onnx(model, d / 'model.onnx', onnx_metadata(model, cfg, TrainConfig(), cutoffs, metrics))
     return d, ds, model, path
 
-def test_churn_score_writes_one_probability_per_eligible_customer(trained):
+def score(path, data, output, *args, check=True):
+    return run([tool('churn_score'), '--model', str(path), '--data', str(data), '--output', str(output), *args], check=check)
+
+def test_churn_score_writes_the_scores_table(trained):
     d, ds, model, path = trained
-    r = run([tool('churn_score'), '--model', str(path), '--data', str(d / 'data'), '--output', str(d / 'scores.parquet')])
+    r = score(path, d / 'data', d / 'scores.parquet')
     scores = pd.read_parquet(d / 'scores.parquet')
     feats = build_features(ds.customers, ds.orders, None, ds.order_items)       # default cutoff: the end of the data
-    assert list(scores.columns) == ['customer_id', 'churn_probability'] and scores.customer_id.tolist() == feats.customer_id.tolist()
-    assert scores.churn_probability.dtype == np.float32 and len(scores) > 700
+    assert list(scores.columns) == COLUMNS
+    assert scores.customer_id.tolist() == feats.customer_id.tolist() and scores.customer_id.is_monotonic_increasing
+    assert scores.customer_id.dtype == np.int64 and scores.churn_probability.dtype == np.float32
+    assert str(scores.cutoff.dtype).startswith('datetime64') and (scores.cutoff == feats.cutoff.iloc[0]).all()
+    assert (scores.model_version == ChurnScorer.load(path).metadata['model_version']).all()
+    emails = ds.customers.set_index('customer_id').email.loc[scores.customer_id]
+    assert scores.email.fillna('').tolist() == emails.fillna('').str.strip().tolist()
+    np.testing.assert_array_equal(scores[list(FEATURES)].to_numpy(), feats[list(FEATURES)].to_numpy())
+    assert len(scores) > 700
     assert np.abs(scores.churn_probability.to_numpy() - ChurnScorer.load(path).predict_proba(feats)).max() <= 1e-6
     assert np.abs(scores.churn_probability.to_numpy() - predict_proba(model, feats)).max() <= 1e-6
-    assert f"scored {len(scores):,} customers" in r.stdout
+    # the summary: how many were scored, how many were not and why, adding up to all customers
+    first, second = r.stdout.splitlines()[:2]
+    assert first.startswith(f"scored {len(scores):,} of {len(ds.customers):,} customers at ")
+    counts = [int(n.replace(',', '')) for n in __import__('re').findall(r'([\d,]+) (?:with no order|signed up)', second)]
+    assert second.startswith('not eligible, not scored: ') and sum(counts) == len(ds.customers) - len(scores), second
+    assert 'models:/mirador-churn@champion' in r.stdout, 'a local file must not be taken for the champion'
 
-def test_churn_score_at_a_cutoff(trained):
+def test_churn_score_at_a_cutoff_and_as_csv(trained):
     d, ds, model, path = trained
-    run([tool('churn_score'), '--model', str(path), '--data', str(d / 'data'), '--output', str(d / 'at.parquet'), '--cutoff', '2025-06-30'])
-    assert pd.read_parquet(d / 'at.parquet').customer_id.tolist() == build_features(ds.customers, ds.orders, '2025-06-30', ds.order_items).customer_id.tolist()
+    score(path, d / 'data', d / 'at.parquet', '--cutoff', '2025-06-30')
+    expected = build_features(ds.customers, ds.orders, '2025-06-30', ds.order_items).customer_id.tolist()
+    assert pd.read_parquet(d / 'at.parquet').customer_id.tolist() == expected
+    score(path, d / 'data', d / 'at.csv', '--cutoff', '2025-06-30')
+    csv, parquet = pd.read_csv(d / 'at.csv'), pd.read_parquet(d / 'at.parquet')
+    assert list(csv.columns) == COLUMNS and csv.customer_id.tolist() == expected
+    assert np.abs(csv.churn_probability.to_numpy() - parquet.churn_probability.to_numpy()).max() <= 1e-6
+    assert pd.to_datetime(csv.cutoff).eq(pd.Timestamp('2025-06-30')).all()
+
+@pytest.mark.parametrize('args, message', [
+    (['--cutoff', '1999-01-01'], 'cutoff 1999-01-01 is not after the first order'),
+    (['--cutoff', 'tomorrow'], "got 'tomorrow'"),
+    (['--cutoff', '2025-06-30T00:00+02:00'], 'cutoff'),     # a time zone: the data's times are naive
+    (['--cutoff', '3000-01-01'], 'cutoff'),                 # beyond what a timestamp holds
+], ids=['before-the-data', 'garbage', 'time-zone', 'year-3000'])
+def test_a_bad_cutoff_is_one_line_and_exit_2(trained, tmp_path, args, message):
+    d, ds, model, path = trained
+    (tmp_path / 'out.parquet').write_bytes(b'previous scores')
+    r = score(path, d / 'data', tmp_path / 'out.parquet', *args, check=False)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith('churn_score: error: ') and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert (tmp_path / 'out.parquet').read_bytes() == b'previous scores', 'a failed run must leave the previous file alone'
 
 def test_churn_score_errors_are_one_line_and_write_nothing(trained, tmp_path):
     d, ds, model, path = trained
     (tmp_path / 'bad.onnx').write_bytes(b'\x00garbage')
-    for args, message in [(['--model', str(tmp_path / 'bad.onnx'), '--data', str(d / 'data')], 'bad.onnx: not a loadable ONNX model'),
-                          (['--model', str(path), '--data', str(tmp_path / 'nowhere')], 'nowhere: no such folder'),
-                          (['--model', str(path), '--data', str(d / 'data'), '--cutoff', '1999-01-01'], 'cutoff 1999-01-01 is not after the first order')]:
-        r = run([tool('churn_score'), *args, '--output', str(tmp_path / 'out.parquet')], check=False)
+    cases = [(['--model', str(tmp_path / 'bad.onnx'), '--data', str(d / 'data')], 'bad.onnx: not a loadable ONNX model'),
+             (['--model', str(path), '--data', str(tmp_path / 'nowhere')], 'nowhere: no such folder'),
+             # the output format is checked before anything else: the model here does not even exist
+             (['--model', str(tmp_path / 'missing.onnx'), '--data', str(d / 'data'), '--output', str(tmp_path / 'out.xlsx')],
+              'unknown format .xlsx; name a .parquet or .csv file')]
+    for args, message in cases:
+        if '--output' not in args: args = [*args, '--output', str(tmp_path / 'out.parquet')]
+        r = run([tool('churn_score'), *args], check=False)
         assert r.returncode == 2, r.stderr
         assert r.stderr.startswith('churn_score: error: ') and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
-        assert not (tmp_path / 'out.parquet').exists()
+        assert sorted(p.name for p in tmp_path.iterdir()) == ['bad.onnx'], 'nothing may be written on an error'
+
+def test_the_scoring_modules_do_not_import_torch():
+    "A scoring host needs no PyTorch: the command's module, ChurnScorer's and the package's top level"
+    for code in ["import mirador_churn.cli", "import mirador_churn.scoring",
+                 "import mirador_churn as m; m.ChurnScorer, m.build_features, m.load_dataset, m.generate_synthetic"]:
+        check = f"{code}; import sys; print(sorted(n for n in ('torch', 'mirador_churn.sql', 'psycopg') if n in sys.modules))"
+        assert run([sys.executable, '-c', check]).stdout == '[]\n', code
+
+def test_the_top_level_api_is_lazy():
+    code = ("import sys, mirador_churn as m; assert m.__doc__ and 'torch' not in sys.modules; "
+            "from mirador_churn.scoring import ChurnScorer; from mirador_churn.features import build_features; "
+            "assert m.ChurnScorer is ChurnScorer and m.build_features is build_features and 'torch' not in sys.modules; "
+            "t = m.train; assert 'torch' in sys.modules and callable(t) and 'train' in dir(m); print(m.__doc__.splitlines()[0])")
+    assert 'churn' in run([sys.executable, '-c', code]).stdout
+    r = run([sys.executable, '-c', 'import mirador_churn as m; m.no_such_name'], check=False)
+    assert r.returncode == 1 and "has no attribute 'no_such_name'" in r.stderr
+
+@pytest.fixture(scope='module')
+def registry(trained, tmp_path_factory):
+    "A local MLflow store with two registered versions: 1 is @champion, 2 is @candidate"
+    import mlflow
+    from mlflow import MlflowClient
+    d, ds, model, path = trained
+    store = tmp_path_factory.mktemp('registry')
+    uri = f"sqlite:///{store}/mlflow.db"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment('score-cli')
+    versions = []
+    for i in range(2):
+        with mlflow.start_run() as r:
+            mlflow.log_artifact(str(path), artifact_path='model')
+        versions.append(mlflow.register_model(f"runs:/{r.info.run_id}/model", 'mirador-churn').version)
+    client = MlflowClient(uri)
+    client.set_registered_model_alias('mirador-churn', 'champion', versions[0])
+    client.set_registered_model_alias('mirador-churn', 'candidate', versions[1])
+    mlflow.set_tracking_uri(None)
+    return uri
+
+@pytest.mark.parametrize('uri', ['models:/mirador-churn@champion', 'models:/mirador-churn@candidate', 'models:/mirador-churn/2'])
+def test_churn_score_with_a_registry_model(trained, registry, tmp_path, uri):
+    d, ds, model, path = trained
+    r = score(uri, d / 'data', tmp_path / 'scores.parquet', '--tracking-uri', registry)
+    scores = pd.read_parquet(tmp_path / 'scores.parquet')
+    feats = build_features(ds.customers, ds.orders, None, ds.order_items)
+    assert np.abs(scores.churn_probability.to_numpy() - ChurnScorer.load(path).predict_proba(feats)).max() <= 1e-6
+    assert f"({uri})" in r.stdout and 'local file' not in r.stdout
+
+def test_an_unknown_registry_alias_is_one_line(trained, registry, tmp_path):
+    d, ds, model, path = trained
+    r = score('models:/mirador-churn@nonesuch', d / 'data', tmp_path / 'scores.parquet', '--tracking-uri', registry, check=False)
+    assert r.returncode == 2 and r.stderr.startswith('churn_score: error: ') and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / 'scores.parquet').exists()
