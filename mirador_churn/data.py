@@ -33,13 +33,16 @@ class Col(NamedTuple):
 SCHEMA = [
     Col('customers',   'customer_id', 'int',   True,  'unique customer key'),
     Col('customers',   'signup_date', 'date',  False, 'account creation time; if absent, the first order time'),
-    Col('customers',   'email',       'text',  False, 'e-mail address; if absent, `email_domain_class` is 3 (other or missing)'),
+    Col('customers',   'email',       'text',  False,
+        'e-mail address; if absent, `email_domain_class` is 3 (other or missing)'),
     Col('orders',      'order_id',    'int',   True,  'unique order key'),
     Col('orders',      'customer_id', 'int',   True,  'a `customer_id` of the customers table'),
-    Col('orders',      'order_date',  'date',  True,  'when the order was placed (ISO 8601; time zones are converted to UTC)'),
+    Col('orders',      'order_date',  'date',  True,
+        'when the order was placed (ISO 8601; time zones are converted to UTC)'),
     Col('orders',      'amount',      'float', True,  'order revenue, finite and not negative'),
     Col('order_items', 'order_id',    'int',   True,  'an `order_id` of the orders table'),
-    Col('order_items', 'category',    'text',  True,  'product category; if the whole table is absent, `cart_diversity` is 0'),
+    Col('order_items', 'category',    'text',  True,
+        'product category; if the whole table is absent, `cart_diversity` is 0'),
 ]
 TABLES = ('customers', 'orders', 'order_items')
 
@@ -72,7 +75,8 @@ def _rows_message(table, col, df, mask, what, values=None, hint=''):
     show = lambda v: repr(v.item() if isinstance(v, np.generic) else v)
     val, key = (df[col] if values is None else values).iloc[i], _KEYS[table]
     ex = f"row {i:,}" + (f" ({key}={show(df[key].iloc[i])})" if key in df and key != col else '')
-    return f"{table}.{col}: {int(mask.sum()):,} of {len(df):,} rows {what}, e.g. {ex}: {col}={show(val)}" + (f"; {hint}" if hint else '')
+    msg = f"{table}.{col}: {int(mask.sum()):,} of {len(df):,} rows {what}, e.g. {ex}: {col}={show(val)}"
+    return msg + (f"; {hint}" if hint else '')
 
 def _fail_rows(table, col, df, mask, what, values=None, hint=''):
     "Raise `DataError` naming `table.col`, how many rows are `what`, and the first such row"
@@ -119,15 +123,18 @@ def _check_amounts(table, df):
     a = df.amount.to_numpy()
     _fail_rows(table, 'amount', df, ~np.isfinite(a), 'are missing, NaN or infinite')
     _fail_rows(table, 'amount', df, a < 0, 'are negative')
-    _fail_rows(table, 'amount', df, a > _FLOAT32_MAX, 'are beyond float32 range (3.4e+38), the precision of the features')
+    _fail_rows(table, 'amount', df, a > _FLOAT32_MAX,
+               'are beyond float32 range (3.4e+38), the precision of the features')
     if (total := a.sum()) > _FLOAT32_MAX:
-        _fail_rows(table, 'amount', df, a == a.max(), f'are the largest; all {len(a):,} add up to {total:.3g}, beyond float32 '
-                   'range (3.4e+38) of the revenue features')
+        _fail_rows(table, 'amount', df, a == a.max(),
+                   f'are the largest; all {len(a):,} add up to {total:.3g}, beyond float32 range (3.4e+38) '
+                   'of the revenue features')
 
 def _check_table(table, df):
     "`df` with its schema columns coerced, or a `DataError`"
     cols = [c for c in SCHEMA if c.table == table]
-    if len(df) == 0: raise DataError(f"{table}: the table is empty (0 rows); expected columns {', '.join(c.name for c in cols)}")
+    if len(df) == 0:
+        raise DataError(f"{table}: the table is empty (0 rows); expected columns {', '.join(c.name for c in cols)}")
     for c in cols:
         if c.required and c.name not in df:
             raise DataError(f"{table}: missing required column {c.name!r} ({len(df):,} rows; columns present: "
@@ -148,7 +155,8 @@ def _check_keys(ds:ChurnDataset):
         df = getattr(ds, table)
         _fail_rows(table, col, df, df[col].duplicated(keep=False), 'are duplicates')
     o, c, i = ds.orders, ds.customers, ds.order_items
-    _fail_rows('orders', 'customer_id', o, ~o.customer_id.isin(c.customer_id), 'refer to customers not in the customers table')
+    _fail_rows('orders', 'customer_id', o, ~o.customer_id.isin(c.customer_id),
+               'refer to customers not in the customers table')
     _fail_rows('order_items', 'order_id', i, ~i.order_id.isin(o.order_id), 'refer to orders not in the orders table')
 
 # %% ../nbs/00_data.ipynb #51f2a800
@@ -164,8 +172,8 @@ def _check_history_end(orders:pd.DataFrame):
     if not (gaps > limit).any(): return
     j = int(np.flatnonzero(gaps > limit)[0])
     rest_end = pd.Timestamp(tail[j])
-    _fail_rows('orders', 'order_date', orders, t > tail[j], f'are {gaps[j] / 86_400e9:,.0f} days or more after all other orders '
-               f'(which end {rest_end.date()})', hint='a typo? the last order places every cutoff')
+    what = f'are {gaps[j] / 86_400e9:,.0f} days or more after all other orders (which end {rest_end.date()})'
+    _fail_rows('orders', 'order_date', orders, t > tail[j], what, hint='a typo? the last order places every cutoff')
 
 # %% ../nbs/00_data.ipynb #7bbf6b16
 def _fill_signup(customers:pd.DataFrame, orders:pd.DataFrame):
@@ -173,13 +181,15 @@ def _fill_signup(customers:pd.DataFrame, orders:pd.DataFrame):
     first = customers.customer_id.map(orders.groupby('customer_id').order_date.min()).astype('datetime64[ns]')
     if 'signup_date' not in customers: customers['signup_date'] = first; return
     null = customers.signup_date.isna().to_numpy()
-    _warn_rows('customers', 'signup_date', customers, null, 'are null', hint="filled with the customer's first order time")
+    _warn_rows('customers', 'signup_date', customers, null, 'are null',
+               hint="filled with the customer's first order time")
     if null.any(): customers['signup_date'] = customers.signup_date.fillna(first)
 
 def _check_signup_order(customers:pd.DataFrame, orders:pd.DataFrame):
     "Warn about orders placed before their customer's signup"
     signup = orders.customer_id.map(customers.set_index('customer_id').signup_date)
-    _warn_rows('orders', 'order_date', orders, (orders.order_date < signup).to_numpy(), "are before the customer's signup_date",
+    early = (orders.order_date < signup).to_numpy()
+    _warn_rows('orders', 'order_date', orders, early, "are before the customer's signup_date",
                hint='kept as guest orders: features count them; a customer is scored only from signup on')
 
 # %% ../nbs/00_data.ipynb #907d04bb
@@ -191,7 +201,8 @@ def validate_dataset(customers:pd.DataFrame, # one row per customer
     customers, orders = _check_table('customers', customers), _check_table('orders', orders)
     if order_items is None:
         warnings.warn("no order_items table: cart_diversity will be 0 for every customer")
-        order_items = pd.DataFrame({'order_id': pd.Series([], dtype='int64'), 'category': pd.Series([], dtype='string')})
+        order_items = pd.DataFrame({'order_id': pd.Series([], dtype='int64'),
+                                    'category': pd.Series([], dtype='string')})
     elif len(order_items): order_items = _check_table('order_items', order_items)
     ds = ChurnDataset(customers, orders, order_items)
     _check_keys(ds)
@@ -213,13 +224,14 @@ def _faker_pools(seed, n=300):
     fake = Faker('en_US')
     fake.seed_instance(seed)
     word = lambda: re.sub(r'[^a-z]', '', fake.last_name().lower())
+    tld = lambda *tlds: fake.random_element(tlds)
     return dict(
         first=np.array([fake.first_name() for _ in range(n)]), last=np.array([fake.last_name() for _ in range(n)]),
         city=np.array([fake.city() for _ in range(n)]),
         domains=[np.array(FREE_WEBMAIL),
-                 np.array([f"{fake.domain_word()}.{fake.random_element(('com', 'net', 'io', 'co'))}" for _ in range(n)]),
-                 np.array([f"{word()}.{fake.random_element(('edu', 'gov', 'ac.uk', 'gov.uk'))}" for _ in range(n//3)]),
-                 np.array([f"{fake.domain_word()}.{fake.random_element(('org', 'info', 'de', 'fr', 'me'))}" for _ in range(n//3)])])
+                 np.array([f"{fake.domain_word()}.{tld('com', 'net', 'io', 'co')}" for _ in range(n)]),
+                 np.array([f"{word()}.{tld('edu', 'gov', 'ac.uk', 'gov.uk')}" for _ in range(n//3)]),
+                 np.array([f"{fake.domain_word()}.{tld('org', 'info', 'de', 'fr', 'me')}" for _ in range(n//3)])])
 
 # %% ../nbs/00_data.ipynb #820dea3c
 _DOMAIN_MIX = [0.55, 0.20, 0.09, 0.08, 0.08]   # free webmail, corporate, edu/gov, other, no e-mail
@@ -232,13 +244,16 @@ def _customers(n, rng, pools, start, end):
     dom = rng.choice(5, n, p=_DOMAIN_MIX)
     z = rng.standard_normal(n) + _DOMAIN_LIFT[dom]
     first, last = (pools[k][rng.integers(len(pools[k]), size=n)] for k in ('first', 'last'))
-    local = pd.Series(first).str.lower() + '.' + pd.Series(last).str.lower().str.replace(r'[^a-z]', '', regex=True) + rng.integers(1, 99, n).astype(str)
+    surname = pd.Series(last).str.lower().str.replace(r'[^a-z]', '', regex=True)
+    local = pd.Series(first).str.lower() + '.' + surname + rng.integers(1, 99, n).astype(str)
     domain = np.full(n, '', dtype=object)
     for k in range(4): domain[dom == k] = rng.choice(pools['domains'][k], (dom == k).sum())
     email = (local + '@' + domain).where(dom < 4).astype('string')
-    return pd.DataFrame(dict(customer_id=np.arange(1, n + 1, dtype='int64'), name=pd.Series(first + ' ' + last, dtype='string'), email=email,
-        signup_date=signup.astype('datetime64[ns]'), city=pd.Series(pools['city'][rng.integers(len(pools['city']), size=n)], dtype='string'),
-        channel=pd.Series(rng.choice(['organic', 'paid_search', 'social', 'referral', 'email'], n, p=[.4, .25, .15, .12, .08]), dtype='string'))), z
+    city = pools['city'][rng.integers(len(pools['city']), size=n)]
+    channel = rng.choice(['organic', 'paid_search', 'social', 'referral', 'email'], n, p=[.4, .25, .15, .12, .08])
+    text = lambda a: pd.Series(a, dtype='string')
+    return pd.DataFrame(dict(customer_id=np.arange(1, n + 1, dtype='int64'), name=text(first + ' ' + last), email=email,
+                             signup_date=signup.astype('datetime64[ns]'), city=text(city), channel=text(channel))), z
 
 # %% ../nbs/00_data.ipynb #82c6e858
 def _order_times(z, signup_days, span_days, n_orders, rng):
@@ -281,10 +296,12 @@ class Drift:
 
     def __post_init__(self):
         try: pd.Timestamp(self.start).as_unit('ns')
-        except (ValueError, TypeError): raise ConfigError(f"Drift.start must be a date such as '2025-06-01', got {self.start!r}") from None
+        except (ValueError, TypeError):
+            raise ConfigError(f"Drift.start must be a date such as '2025-06-01', got {self.start!r}") from None
         if not (np.isfinite(self.price_rise) and self.price_rise > -1):
             raise ConfigError(f"Drift.price_rise must be a number above -1, got {self.price_rise!r}")
-        if not 0 <= self.churn_wave <= 1: raise ConfigError(f"Drift.churn_wave must be between 0 and 1, got {self.churn_wave!r}")
+        if not 0 <= self.churn_wave <= 1:
+            raise ConfigError(f"Drift.churn_wave must be between 0 and 1, got {self.churn_wave!r}")
 
 # %% ../nbs/00_data.ipynb #561fb557
 def _apply_drift(drift:Drift, seed:int, d0:float, cust, t, signup_days, order_idx, unit_price):
@@ -304,8 +321,10 @@ def _check_synthetic(n_customers, n_orders, seed, start, end, drift):
     if n_customers < 1 or n_orders < 1:
         raise ConfigError(f"n_customers and n_orders must be at least 1, got {n_customers} and {n_orders}")
     try: start, end = pd.Timestamp(start).as_unit('ns'), pd.Timestamp(end).as_unit('ns')
-    except (ValueError, TypeError): raise ConfigError(f"start and end must be dates between 1678 and 2261, got {start!r} and {end!r}") from None
-    if (end - start).days < 180: raise ConfigError(f"the order history must span at least 180 days, got {start.date()} to {end.date()}")
+    except (ValueError, TypeError):
+        raise ConfigError(f"start and end must be dates between 1678 and 2261, got {start!r} and {end!r}") from None
+    if (end - start).days < 180:
+        raise ConfigError(f"the order history must span at least 180 days, got {start.date()} to {end.date()}")
     if drift is not None and not start < pd.Timestamp(drift.start) < end:
         raise ConfigError(f"Drift.start {drift.start} is outside the order history, {start.date()} to {end.date()}")
     return start, end
@@ -332,12 +351,15 @@ def generate_synthetic(n_customers:int=1000, # customers to simulate
         amount = np.round(np.bincount(order_idx, weights=qty * unit_price, minlength=n_orders), 2)
     order_id = np.arange(1, n_orders + 1, dtype='int64')
     when = (start + pd.to_timedelta(np.round(t * 86400), unit='s')).astype('datetime64[ns]')
-    orders = pd.DataFrame(dict(order_id=order_id, customer_id=customers.customer_id.to_numpy()[cust], order_date=when, amount=amount))
+    orders = pd.DataFrame(dict(order_id=order_id, customer_id=customers.customer_id.to_numpy()[cust],
+                               order_date=when, amount=amount))
     cats = pa.array(CATEGORIES, pa.large_string())
     category = pa.DictionaryArray.from_arrays(pa.array(cat), cats).cast(pa.large_string())
     items = pd.DataFrame(dict(order_id=order_id[order_idx], product_id=product.astype('int64'),
-                              category=pd.array(category, dtype='string'), quantity=qty.astype('int64'), unit_price=unit_price))
-    if drift is not None: orders, items = orders[keep].reset_index(drop=True), items[keep[order_idx]].reset_index(drop=True)
+                              category=pd.array(category, dtype='string'), quantity=qty.astype('int64'),
+                              unit_price=unit_price))
+    if drift is not None:
+        orders, items = orders[keep].reset_index(drop=True), items[keep[order_idx]].reset_index(drop=True)
     return ChurnDataset(customers, orders, items)
 
 # %% ../nbs/00_data.ipynb #882bd935
@@ -405,13 +427,14 @@ def _read_table(path, name):
         try: return read(f)
         except (pa.ArrowException, pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError) as e:
             why = 'it is not UTF-8 text' if isinstance(e, UnicodeDecodeError) else (str(e).strip() or type(e).__name__)
-            raise DataError(f"{name}: cannot read {f} ({f.stat().st_size:,} bytes) as {ext[1:]}: {why.splitlines()[0]}") from None
+            where = f"{f} ({f.stat().st_size:,} bytes)"
+            raise DataError(f"{name}: cannot read {where} as {ext[1:]}: {why.splitlines()[0]}") from None
 
 # %% ../nbs/00_data.ipynb #ae61d6e8
 def load_dataset(path:str|Path, # folder holding the tables
                 )->ChurnDataset:
     "Read and validate `customers`, `orders` and optional `order_items` (Parquet or CSV) from `path`"
-    if not Path(path).is_dir(): raise DataError(f"{redact(str(path))}: no such folder")   # str: Path() would fold a URL's //
+    if not Path(path).is_dir(): raise DataError(f"{redact(str(path))}: no such folder")   # str: Path folds a URL's //
     path = Path(path)
     tables = [_read_table(path, n) for n in TABLES]
     for name, t in zip(TABLES[:2], tables):
