@@ -27,7 +27,8 @@ def parse_cutoff(value, # a date or time such as '2025-06-30' or a `Timestamp`; 
     if pd.isna(ts): raise ConfigError(f"{name} must be a date such as '2025-06-30', got {value!r}")
     if ts.tzinfo is not None: ts = ts.tz_convert('UTC').tz_localize(None)
     try: return ts.as_unit('ns')
-    except (ValueError, OverflowError): raise ConfigError(f"{name} {value!r} is outside the years 1678 to 2261") from None
+    except (ValueError, OverflowError):
+        raise ConfigError(f"{name} {value!r} is outside the years 1678 to 2261") from None
 
 # %% ../nbs/01_features.ipynb #6d6b62c3
 _MAX_DAYS = 36_500   # a hundred years: longer windows overflow the nanosecond timestamps
@@ -47,7 +48,8 @@ class ChurnConfig:
                 raise ConfigError(f"ChurnConfig.{name} must be an integer from {low} to {_MAX_DAYS:,}, got {v!r}")
         if self.cutoff is None: return
         ts = parse_cutoff(self.cutoff, 'ChurnConfig.cutoff')
-        if isinstance(self.cutoff, pd.Timestamp) or ts != pd.Timestamp(self.cutoff): object.__setattr__(self, 'cutoff', str(ts))
+        if isinstance(self.cutoff, pd.Timestamp) or ts != pd.Timestamp(self.cutoff):   # zone or Timestamp: UTC text
+            object.__setattr__(self, 'cutoff', str(ts))
 
 # %% ../nbs/01_features.ipynb #574d64cb
 def data_end(orders:pd.DataFrame)->pd.Timestamp:
@@ -59,7 +61,8 @@ def label_end(cutoff, cfg:ChurnConfig)->pd.Timestamp:
     cutoff = parse_cutoff(cutoff)
     try: return cutoff + pd.Timedelta(days=cfg.gap_days + cfg.horizon_days)
     except (OverflowError, ValueError):
-        raise ConfigError(f"the label window of cutoff {cutoff.date()} ends after 2261, beyond nanosecond timestamps") from None
+        raise ConfigError(f"the label window of cutoff {cutoff.date()} ends after 2261, "
+                          "beyond nanosecond timestamps") from None
 
 def default_cutoffs(orders:pd.DataFrame|pd.Timestamp, # the order history, or the end of the data
                     cfg:ChurnConfig=ChurnConfig(), # windows; `cfg.cutoff` is the latest cutoff if set
@@ -73,7 +76,8 @@ def default_cutoffs(orders:pd.DataFrame|pd.Timestamp, # the order history, or th
     last = parse_cutoff(cfg.cutoff) if cfg.cutoff else end - step
     try: return [last - step * k for k in range(n - 1, -1, -1)]
     except (OverflowError, ValueError):
-        raise ConfigError(f"{n:,} cutoffs {step.days:,} days apart reach before 1678, beyond nanosecond timestamps") from None
+        raise ConfigError(f"{n:,} cutoffs {step.days:,} days apart reach before 1678, "
+                          "beyond nanosecond timestamps") from None
 
 # %% ../nbs/01_features.ipynb #e5bcabe5
 FEATURE_DEFINITIONS = {
@@ -86,9 +90,10 @@ FEATURE_DEFINITIONS = {
                            "clipped to [30, 365]; a one-order customer who signed up 10 days ago has 1.0"),
     'cart_diversity': (1, "distinct product categories among the items of orders in [cutoff - 365 days, cutoff); "
                           "0 without an items table"),
-    'email_domain_class': (1, "0 free webmail (FREE_WEBMAIL), 1 corporate (any other domain under .com .net .io .co .biz), "
-                              "2 education or government (.edu .gov .mil, .ac.xx, .edu.xx, .gov.xx), 3 other or missing; "
-                              "case and surrounding spaces ignored"),
+    'email_domain_class': (1, "0 free webmail (FREE_WEBMAIL), "
+                              "1 corporate (any other domain under .com .net .io .co .biz), "
+                              "2 education or government (.edu .gov .mil, .ac.xx, .edu.xx, .gov.xx), "
+                              "3 other or missing; case and surrounding spaces ignored"),
     'customer_lifetime_days': (1, "days from signup to the cutoff"),
 }
 FEATURES = tuple(FEATURE_DEFINITIONS)
@@ -116,7 +121,8 @@ def _arrow_text(s:pd.Series)->pa.Array:
 def email_domain_class(emails:pd.Series)->np.ndarray:
     "Class code (see `EMAIL_CLASSES`) of each e-mail address; missing or malformed addresses are 3"
     norm = pc.utf8_lower(pc.utf8_trim_whitespace(_arrow_text(emails)))
-    domains = pc.dictionary_encode(pc.struct_field(pc.extract_regex(norm, EMAIL_PATTERN.replace('(', '(?P<d>', 1)), 'd'))
+    domain = pc.struct_field(pc.extract_regex(norm, EMAIL_PATTERN.replace('(', '(?P<d>', 1)), 'd')
+    domains = pc.dictionary_encode(domain)
     classes = np.array([_domain_class(d) for d in domains.dictionary.to_pylist()] + [3], dtype=np.int64)
     return classes[domains.indices.fill_null(-1).to_numpy()]   # -1 (no match) picks the trailing 3
 
@@ -125,7 +131,8 @@ def tiny_shop()->ChurnDataset:
     "The six-customer shop of the table above, for checks of the feature definitions (here, in SQL and in the tests)"
     T = pd.Timestamp
     customers = pd.DataFrame({'customer_id': [1, 2, 3, 4, 5, 6],
-        'signup_date': [T('2023-01-01'), T('2024-06-21'), T('2024-01-01'), T('2024-07-15'), T('2022-06-01'), T('2024-05-01')],
+        'signup_date': [T('2023-01-01'), T('2024-06-21'), T('2024-01-01'), T('2024-07-15'), T('2022-06-01'),
+                        T('2024-05-01')],
         'email': [' Alice@GMail.com ', 'bob@acme-corp.com', None, 'dave@example.com', 'carol@cs.stanford.edu',
                   'Dan@Math.OX.AC.UK']})
     orders = pd.DataFrame({'order_id': range(1, 16), 'customer_id': [1, 1, 1, 1, 1, 2, 3, 3, 4, 5, 5, 6, 6, 1, 4],
@@ -134,7 +141,8 @@ def tiny_shop()->ChurnDataset:
                        T('2024-12-01'), T('2024-06-30 23:59:59'), T('2024-09-29'), T('2024-10-01'), T('2024-06-15')],
         'amount': [50., 40, 30, 20, 10, 15, 25, 5, 99, 60, 10, 5, 7, 1, 12]})
     items = pd.DataFrame({'order_id': [1, 2, 3, 4, 4, 4, 5, 6, 12],
-                          'category': ['pets', 'garden', 'books', 'books', 'books', 'toys', 'kitchen', 'toys', 'beauty']})
+                          'category': ['pets', 'garden', 'books', 'books', 'books', 'toys', 'kitchen', 'toys',
+                                       'beauty']})
     with warnings.catch_warnings():   # customer 4's guest order before signup is one of the cases, on purpose
         warnings.filterwarnings('ignore', message=r"orders\.order_date: .* before the customer's signup_date")
         return validate_dataset(customers, orders, items)
@@ -163,8 +171,9 @@ class _Prepared:
         self.t, self.amount = sort(t), sort(orders.amount.to_numpy(np.float64))
         self.cust = _positions(self.customer_id, sort(orders.customer_id.to_numpy()))
         self.end = data_end(orders)
-        items = order_items if order_items is not None else pd.DataFrame({'order_id': np.array([], np.int64), 'category': []})
-        pos = _positions(sort(orders.order_id.to_numpy()), items.order_id.to_numpy())   # item -> its order's time position
+        no_items = pd.DataFrame({'order_id': np.array([], np.int64), 'category': pd.Series([], dtype='string')})
+        items = order_items if order_items is not None else no_items
+        pos = _positions(sort(orders.order_id.to_numpy()), items.order_id.to_numpy())   # item -> its order's position
         cats = pc.dictionary_encode(_arrow_text(items.category))
         cat = cats.indices.fill_null(-1).to_numpy().astype(np.int64)
         keep = (pos >= 0) & (cat >= 0)
@@ -185,7 +194,7 @@ def _distinct_categories(p:_Prepared, lo:int, hi:int):
 def _features_at(p:_Prepared, cutoff, active_days:int):
     "Eligibility mask and the [n_customers, 8] float32 feature matrix at `cutoff`"
     c = pd.Timestamp(cutoff).value
-    j, k = np.searchsorted(p.t, [c - max(365, active_days) * _DAY, c])   # orders [j, k): the only ones any feature reads
+    j, k = np.searchsorted(p.t, [c - max(365, active_days) * _DAY, c])   # orders [j, k): all that any feature reads
     cust, age = p.cust[j:k], (c - p.t[j:k]) / _DAY
     count = lambda days: np.bincount(cust, weights=age <= days, minlength=p.n)
     revenue = [np.bincount(cust, weights=p.amount[j:k] * (age <= d), minlength=p.n) for d in (30, 90, 365)]
@@ -193,7 +202,8 @@ def _features_at(p:_Prepared, cutoff, active_days:int):
     np.minimum.at(last_age, cust, age)
     lifetime = (c - p.signup) / _DAY
     diversity = _distinct_categories(p, np.searchsorted(p.t, c - 365 * _DAY), k)
-    X = np.column_stack([last_age, *revenue, 30 * count(365) / np.clip(lifetime, 30, 365), diversity, p.email_class, lifetime])
+    frequency = 30 * count(365) / np.clip(lifetime, 30, 365)
+    X = np.column_stack([last_age, *revenue, frequency, diversity, p.email_class, lifetime])
     return (p.signup < c) & (count(active_days) > 0), X.astype(np.float32)
 
 # %% ../nbs/01_features.ipynb #6a5d2561
@@ -208,12 +218,14 @@ def _check_cutoff(first:pd.Timestamp, end:pd.Timestamp, cutoff:pd.Timestamp, cfg
     "Raise `ConfigError` for a cutoff with no history before it or, if `labelled`, no full label window before `end`"
     d = lambda ts: ts.strftime('%Y-%m-%d %H:%M') if ts.value % _DAY else ts.strftime('%Y-%m-%d')
     if cutoff <= first:
-        raise ConfigError(f"cutoff {d(cutoff)} is not after the first order ({d(first)}): there is no history to compute features from")
+        raise ConfigError(f"cutoff {d(cutoff)} is not after the first order ({d(first)}): "
+                          "there is no history to compute features from")
     if cutoff > end: raise ConfigError(f"cutoff {d(cutoff)} is after the end of the data ({d(end)})")
     if labelled and label_end(cutoff, cfg) > end:
         latest = end - pd.Timedelta(days=cfg.gap_days + cfg.horizon_days)
-        raise ConfigError(f"cutoff {d(cutoff)}: its label window ends {d(label_end(cutoff, cfg))}, after the end of the data "
-                          f"({d(end)}), so its customers are censored, not churned; the latest cutoff with a full window is {d(latest)}")
+        raise ConfigError(f"cutoff {d(cutoff)}: its label window ends {d(label_end(cutoff, cfg))}, "
+                          f"after the end of the data ({d(end)}), so its customers are censored, not churned; "
+                          f"the latest cutoff with a full window is {d(latest)}")
 
 # %% ../nbs/01_features.ipynb #fd198d44
 def _table(p:_Prepared, cutoff:pd.Timestamp, cfg:ChurnConfig, labelled:bool)->pd.DataFrame:
@@ -230,10 +242,10 @@ def _table(p:_Prepared, cutoff:pd.Timestamp, cfg:ChurnConfig, labelled:bool)->pd
 def build_training_table(customers:pd.DataFrame, # validated customers
                          orders:pd.DataFrame, # validated orders
                          cfg:ChurnConfig|None=None, # windows; default `ChurnConfig()`
-                         cutoffs:list|None=None, # cutoffs to label; default `[cfg.cutoff]` or the latest fully labelled one
+                         cutoffs:list|None=None, # cutoffs to label; default `[cfg.cutoff]` or the latest labelled one
                          order_items:pd.DataFrame|None=None, # validated items; without them `cart_diversity` is 0
                         )->pd.DataFrame:
-    "One row per eligible (customer, cutoff): id, cutoff, the 8 `FEATURES` (float32), `churned` (1: no order in the window)"
+    "One row per eligible (customer, cutoff): id, cutoff, the 8 `FEATURES` (float32), `churned` (1: none in the window)"
     cfg = cfg or ChurnConfig()
     if cutoffs is None: cutoffs = default_cutoffs(orders, cfg, n=1)
     if len(cutoffs) == 0: raise ConfigError("build_training_table needs at least one cutoff, got none")
@@ -260,11 +272,17 @@ def time_split(table:pd.DataFrame, # from `build_training_table`, several cutoff
               )->tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     "Train, validation and test parts of `table` by cutoff, earliest to latest"
     cfg, cuts = cfg or ChurnConfig(), sorted(table.cutoff.unique())
+    if n_valid < 1 or n_test < 1:
+        raise ConfigError(f"time_split needs n_valid and n_test of at least 1, got {n_valid} and {n_test}")
     if len(cuts) < n_valid + n_test + 1:
-        raise ConfigError(f"time_split needs at least {n_valid + n_test + 1} cutoffs, the table has {len(cuts)}: {[str(pd.Timestamp(c).date()) for c in cuts]}")
+        dates = [str(pd.Timestamp(c).date()) for c in cuts]
+        raise ConfigError(f"time_split needs at least {n_valid + n_test + 1} cutoffs, "
+                          f"the table has {len(cuts)}: {dates}")
     parts = [cuts[:-(n_valid + n_test)], cuts[-(n_valid + n_test):-n_test], cuts[-n_test:]]
     for early, late in zip(parts, parts[1:]):
         if label_end(early[-1], cfg) > late[0]:
-            raise ConfigError(f"the label window of cutoff {pd.Timestamp(early[-1]).date()} ends {label_end(early[-1], cfg).date()}, "
-                              f"after the next part's cutoff {pd.Timestamp(late[0]).date()}: that split would train on outcomes not yet known")
+            raise ConfigError(f"the label window of cutoff {pd.Timestamp(early[-1]).date()} ends "
+                              f"{label_end(early[-1], cfg).date()}, "
+                              f"after the next part's cutoff {pd.Timestamp(late[0]).date()}: "
+                              "that split would train on outcomes not yet known")
     return tuple(table[table.cutoff.isin(p)].reset_index(drop=True) for p in parts)
