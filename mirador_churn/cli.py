@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_cli.ipynb #12f6f771
 from __future__ import annotations
-import inspect, re, sys, warnings
+import inspect, logging, re, sys, warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -176,13 +176,14 @@ def churn_train(data_source:str='synthetic', # 'synthetic', a data folder (Parqu
                 quiet:bool=False, # no progress display
                ):
     "Train a churn model from data to a registered ONNX model, and print a summary of the run"
+    cfg = ChurnConfig(cutoff, horizon_days, gap_days, active_days)   # bad windows: one line before PyTorch loads
     from mirador_churn.model import TrainConfig
-    try: from mirador_churn.pipeline import train
-    except ModuleNotFoundError: from mirador_churn.tracking import train   # until the pipeline page lands
-    cfg = ChurnConfig(cutoff, horizon_days, gap_days, active_days)
+    from mirador_churn.pipeline import train
+    import mlflow   # configures its loggers on import: its INFO lines (creating tables...) are not this summary's
+    logging.getLogger('mlflow').setLevel(logging.WARNING)
     r = train(data_source, n_customers, seed, output, cfg, TrainConfig(max_epochs=max_epochs, min_auc=min_auc),
               n_cutoffs, tracking_uri, experiment, register, model_name, track, progress=not quiet)
-    print(r.summary() if hasattr(r, 'summary') else f"test ROC AUC {r.metrics['roc_auc']:.4f}; files in {r.output}")
+    print(('\n' if not quiet else '') + r.summary())
     return r
 
 def train_main():
