@@ -178,12 +178,12 @@ def _check_history_end(orders:pd.DataFrame):
 # %% ../nbs/00_data.ipynb #7bbf6b16
 def _fill_signup(customers:pd.DataFrame, orders:pd.DataFrame):
     "Fill absent or null signup dates with the customer's first order time, saying how many when some were null"
-    first = customers.customer_id.map(orders.groupby('customer_id').order_date.min()).astype('datetime64[ns]')
-    if 'signup_date' not in customers: customers['signup_date'] = first; return
+    first = lambda: customers.customer_id.map(orders.groupby('customer_id').order_date.min()).astype('datetime64[ns]')
+    if 'signup_date' not in customers: customers['signup_date'] = first(); return
     null = customers.signup_date.isna().to_numpy()
     _warn_rows('customers', 'signup_date', customers, null, 'are null',
                hint="filled with the customer's first order time")
-    if null.any(): customers['signup_date'] = customers.signup_date.fillna(first)
+    if null.any(): customers['signup_date'] = customers.signup_date.fillna(first())
 
 def _check_signup_order(customers:pd.DataFrame, orders:pd.DataFrame):
     "Warn about orders placed before their customer's signup"
