@@ -1,0 +1,125 @@
+"churn_monitor in a subprocess: exit statuses on undrifted and drifted data, the files it writes, one-line errors, and its metrics on a real MLflow server."
+import contextlib, json, os, socket, subprocess, time, urllib.request
+from pathlib import Path
+import pytest
+from conftest import run, tool
+
+SHOP = dict(n_customers=1500, n_orders=15_000, seed=42)   # the shop churn_train --n-customers 1500 trains on
+FILES = ['drift.png', 'health.png', 'monitor.json']
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+@contextlib.contextmanager
+def mlflow_server(d:Path):
+    "A real MLflow tracking server on 127.0.0.1 (SQLite backend, artifact folder in `d`); stopped on exit"
+    port, log = free_port(), open(d / 'server.log', 'w')
+    proc = subprocess.Popen([tool('mlflow'), 'server', '--host', '127.0.0.1', '--port', str(port), '--workers', '1',
+                             '--backend-store-uri', f"sqlite:///{d}/mlflow.db", '--artifacts-destination', str(d / 'artifacts')],
+                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, 'MLFLOW_DISABLE_TELEMETRY': 'true'})
+    url, deadline = f'http://127.0.0.1:{port}', time.time() + 120
+    try:
+        while True:
+            try:
+                if urllib.request.urlopen(f'{url}/health', timeout=2).status == 200: break
+            except OSError: pass
+            if proc.poll() is not None or time.time() > deadline:
+                msg = f"mlflow server did not start: {(d / 'server.log').read_text()[-2000:]}"
+                if os.environ.get('CI'): pytest.fail(msg)
+                pytest.skip(msg.splitlines()[0])
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try: proc.wait(20)
+        except subprocess.TimeoutExpired: proc.kill()
+        log.close()
+
+@pytest.fixture(scope='module')
+def setup(tmp_path_factory):
+    "A real tracking server; a model trained and registered by churn_train on it; the undrifted and the drifted shop as folders"
+    from mirador_churn.data import Drift, generate_synthetic, save_dataset
+    d = tmp_path_factory.mktemp('monitor')
+    save_dataset(generate_synthetic(**SHOP), d / 'shop')
+    save_dataset(generate_synthetic(**SHOP, drift=Drift('2025-11-01', price_rise=0.3, churn_wave=0.35)), d / 'drifted')
+    with mlflow_server(d) as url:
+        run([tool('churn_train'), '--n-customers', '1500', '--max-epochs', '60', '--quiet', '--output', str(d / 'out'),
+             '--tracking-uri', url], cwd=d)
+        yield d, url
+
+def monitor(d, *args, check=False):
+    return run([tool('churn_monitor'), *args], cwd=d, check=check)
+
+def test_undrifted_exits_0_drifted_exits_1(setup):
+    d, _ = setup
+    r = monitor(d, '--model', 'out/model.onnx', '--data', 'shop', '--output', 'ok', '--no-track')
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (d / 'ok').iterdir()) == FILES
+    report = json.loads((d / 'ok' / 'monitor.json').read_text())
+    assert report['verdict'] == 'ok' and report['breaches'] == [] and 'verdict: ok' in r.stdout
+    assert len(report['series']) == 30 and report['series'][-1]['date'] == report['generated_at'] == '2026-01-01'
+    r = monitor(d, '--model', 'out/model.onnx', '--data', 'drifted', '--output', 'bad', '--no-track')
+    assert r.returncode == 1, r.stderr
+    report = json.loads((d / 'bad' / 'monitor.json').read_text())
+    assert report['verdict'] == 'breached' and 'verdict: breached' in r.stdout
+    assert any(b.startswith('days_since_last_order: PSI') for b in report['breaches']), report['breaches']
+    assert sorted(p.name for p in (d / 'bad').iterdir()) == FILES   # nothing else, no temporary files left
+
+def test_weekly_series(setup):
+    d, _ = setup
+    r = monitor(d, '--model', 'out/model.onnx', '--data', 'shop', '--output', 'weekly', '--days', '91', '--weekly', '--no-track')
+    assert r.returncode == 0, r.stderr
+    report = json.loads((d / 'weekly' / 'monitor.json').read_text())
+    dates = [s['date'] for s in report['series']]
+    assert report['frequency'] == 'weekly' and len(dates) == 13 and dates[-1] == '2026-01-01' and dates[0] == '2025-10-09'
+
+def test_bad_input_one_line_exit_2(setup, tmp_path):
+    d, _ = setup
+    from mirador_churn.scoring import ChurnScorer
+    import onnx
+    proto = onnx.load(str(d / 'out' / 'model.onnx'))
+    kept = [p for p in proto.metadata_props if p.key != 'reference_profile']
+    del proto.metadata_props[:]; proto.metadata_props.extend(kept)
+    onnx.save(proto, str(tmp_path / 'bare.onnx'))
+    assert 'reference_profile' not in ChurnScorer.load(tmp_path / 'bare.onnx').metadata
+    (tmp_path / 'monitor.json').write_text('{"verdict": "ok"}')   # an earlier report: must survive a failed run
+    for args, message in [(['--model', str(tmp_path / 'bare.onnx'), '--data', str(d / 'shop')], 'no reference_profile in the model metadata'),
+                          (['--model', str(d / 'out' / 'model.onnx'), '--data', str(tmp_path / 'nowhere')], 'no such folder'),
+                          (['--model', str(tmp_path / 'missing.onnx'), '--data', str(d / 'shop')], 'no such file'),
+                          (['--model', str(d / 'out' / 'model.onnx'), '--data', str(d / 'shop'), '--days', '0'], 'days must be at least 1')]:
+        r = monitor(tmp_path, *args, '--output', str(tmp_path), '--no-track')
+        assert r.returncode == 2, (args, r.returncode, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1 and message in r.stderr, r.stderr
+        assert (tmp_path / 'monitor.json').read_text() == '{"verdict": "ok"}'
+
+def test_metrics_on_a_real_tracking_server(setup):
+    from mlflow import MlflowClient
+    d, url = setup
+    r = monitor(d, '--model', 'models:/mirador-churn@candidate', '--data', 'drifted', '--output', 'tracked', '--tracking-uri', url)
+    assert r.returncode == 1, r.stderr
+    report = json.loads((d / 'tracked' / 'monitor.json').read_text())
+    c = MlflowClient(url, url)
+    exp = c.get_experiment_by_name('mirador-churn-monitoring')
+    [mon] = c.search_runs([exp.experiment_id])
+    assert mon.info.status == 'FINISHED'
+    assert mon.data.tags['verdict'] == 'breached' and mon.data.tags['registered_model_version'] == '1'
+    assert mon.data.tags['model_version'] == report['model_version'] and mon.data.params['model'] == 'models:/mirador-churn@candidate'
+    history = c.get_metric_history(mon.info.run_id, 'score_psi')
+    assert [m.step for m in sorted(history, key=lambda m: m.step)] == list(range(30))
+    assert [round(m.value, 12) for m in sorted(history, key=lambda m: m.step)] == [round(s['score_psi'], 12) for s in report['series']]
+    import pandas as pd
+    assert [m.timestamp for m in sorted(history, key=lambda m: m.step)] == [pd.Timestamp(s['date']).value // 10**6 for s in report['series']]
+    assert mon.data.metrics['breached'] == 1.0 and 'psi_days_since_last_order' in mon.data.metrics
+    assert len(c.get_metric_history(mon.info.run_id, 'cohort_realized_auc')) == 30
+    assert sorted(a.path for a in c.list_artifacts(mon.info.run_id)) == FILES
+    assert c.get_model_version('mirador-churn', '1').tags['monitor_verdict'] == 'breached 2026-01-01'
+
+def test_unreachable_tracking_server_degrades(setup, tmp_path):
+    d, _ = setup
+    r = monitor(tmp_path, '--model', str(d / 'out' / 'model.onnx'), '--data', str(d / 'shop'), '--output', 'out',
+                '--tracking-uri', f'http://127.0.0.1:{free_port()}')
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / 'out').iterdir()) == FILES
+    warnings = [l for l in r.stderr.splitlines() if 'MLflow tracking' in l]
+    assert len(warnings) == 1 and 'unreachable' in warnings[0], r.stderr
