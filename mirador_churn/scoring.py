@@ -125,8 +125,8 @@ class ChurnScorer:
 
     @property
     def metadata(self)->dict:
-        "The model's metadata, with JSON values decoded"
-        return {k: _decoded(v) for k, v in self.session.get_modelmeta().custom_metadata_map.items()}
+        "The model's metadata, with JSON values decoded, keys in order"
+        return {k: _decoded(v) for k, v in sorted(self.session.get_modelmeta().custom_metadata_map.items())}
 
     def predict_proba(self,
                       X, # a DataFrame with the feature columns (by name), or an array [n, 8] in the file's order
