@@ -1,4 +1,4 @@
-"""A customer-churn model trained end to end: data → 8 point-in-time features → a PyTorch MLP → one ONNX file → MLflow.
+"""A customer-churn model trained end to end: data → 8 features → a PyTorch MLP → one ONNX file → MLflow.
 
 The main entry points are here at the top level; each is imported on first use (PEP 562), so `import mirador_churn`
 is quick and PyTorch is loaded only when a name that needs it is used (`train`, `ChurnMLP`, `train_model`...):
@@ -26,14 +26,12 @@ _LAZY = {  # name: the modules that define it, the first one found wins
     'ChurnMLP': ('model',), 'TrainConfig': ('model',), 'train_model': ('model',),
     'export_onnx': ('export',),
 }
-_TORCH_FREE = ['ChurnDataset', 'generate_synthetic', 'load_dataset', 'save_dataset', 'validate_dataset', 'dataset_checksum',
-               'redact', 'ChurnError', 'DataError', 'ConfigError', 'ChurnConfig', 'FEATURES', 'build_features',
-               'build_training_table', 'time_split', 'ChurnScorer']
 __all__ = list(_LAZY)
 
 def __getattr__(name:str):
     "Import `name` from its module on first use and keep it here (PEP 562)"
-    if name.startswith('__') or name not in _LAZY: raise AttributeError(f"module 'mirador_churn' has no attribute {name!r}")
+    if name.startswith('__') or name not in _LAZY:
+        raise AttributeError(f"module 'mirador_churn' has no attribute {name!r}")
     for i, mod in enumerate(_LAZY[name]):
         try: module = _importlib.import_module(f'{__name__}.{mod}')
         except ModuleNotFoundError as e:
