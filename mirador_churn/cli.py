@@ -109,7 +109,13 @@ def _not_scored(customers:pd.DataFrame, features:pd.DataFrame, cutoff:pd.Timesta
 
 # %% ../nbs/10_cli.ipynb #b1c0a013
 def _score_inputs(data:str, cfg:ChurnConfig)->tuple:
-    "Features of the eligible customers, the customers (id, email, signup) and the cutoff used, from a folder or a URL"
+    "Features of the eligible customers, the customers (id, email, signup) and the cutoff, from a folder, URL or spark:"
+    if data.startswith('spark:'):
+        from mirador_churn.spark import spark_facts, spark_features, spark_session
+        features = spark_features(data, cfg.cutoff, cfg)   # registers the tables as views of the session
+        customers = spark_session().sql("SELECT customer_id, email, signup_date FROM customers").toArrow().to_pandas()
+        cutoff = pd.Timestamp(cfg.cutoff) if cfg.cutoff is not None else spark_facts(data)['end']
+        return features, customers, cutoff
     if is_database_url(data):
         from mirador_churn.sql import Database, sql_features
         with Database(data) as db:
@@ -124,7 +130,7 @@ def _score_inputs(data:str, cfg:ChurnConfig)->tuple:
 # %% ../nbs/10_cli.ipynb #fb8beeba
 @call_parse
 def churn_score(model:str='outputs/model.onnx', # an .onnx file, or models:/NAME@ALIAS or models:/NAME/VERSION
-                data:str='data', # a folder of customers, orders (and order_items): Parquet or CSV; or a database URL
+                data:str='data', # folder of customers, orders (order_items): Parquet or CSV; a database URL; spark:DIR
                 output:str='scores.parquet', # the scores table to write: .parquet or .csv
                 cutoff:str=None, # when to score, e.g. 2025-12-31; default: the end of the data
                 tracking_uri:str=None, # MLflow tracking URI for models:/; default: MLFLOW_TRACKING_URI or here

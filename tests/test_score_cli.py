@@ -148,3 +148,20 @@ def test_an_unknown_registry_alias_is_one_line(trained, registry, tmp_path):
     r = score('models:/mirador-churn@nonesuch', d / 'data', tmp_path / 'scores.parquet', '--tracking-uri', registry, check=False)
     assert r.returncode == 2 and r.stderr.startswith('churn_score: error: ') and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert not (tmp_path / 'scores.parquet').exists()
+
+def test_churn_score_on_spark(trained, tmp_path):
+    "`--data spark:DIR`: the same scores table, the features computed by Spark SQL (local mode)"
+    import os, shutil
+    if not shutil.which('java'):
+        if os.environ.get('CI'): pytest.fail('java is missing: .ci/system.sh must install a JRE', pytrace=False)
+        pytest.skip('no Java: install a JRE (e.g. openjdk-17-jre-headless) to score on Spark')
+    d, ds, model, path = trained
+    env = {'PYSPARK_PYTHON': sys.executable, 'MIRADOR_SPARK_MASTER': 'local[2]'}
+    r = run([tool('churn_score'), '--model', str(path), '--data', f'spark:{d / "data"}', '--output', str(tmp_path / 's.parquet'),
+             '--cutoff', '2025-06-30'], env=env)
+    score(path, d / 'data', tmp_path / 'p.parquet', '--cutoff', '2025-06-30')
+    on_spark, local = pd.read_parquet(tmp_path / 's.parquet'), pd.read_parquet(tmp_path / 'p.parquet')
+    assert list(on_spark.columns) == COLUMNS and on_spark.customer_id.tolist() == local.customer_id.tolist()
+    assert on_spark.email.fillna('').tolist() == local.email.fillna('').tolist()
+    assert np.abs(on_spark.churn_probability.to_numpy() - local.churn_probability.to_numpy()).max() <= 1e-5
+    assert r.stdout.splitlines()[0].startswith(f"scored {len(local):,} of {len(ds.customers):,} customers at 2025-06-30")
