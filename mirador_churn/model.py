@@ -42,6 +42,7 @@ class TrainConfig:
     min_auc:float=0.60 # gate: the lowest test ROC AUC that may ship
 
     def __post_init__(self):
+        "Check every setting: a `ConfigError` names the first bad one"
         for k in ('lr', 'batch_size', 'max_epochs', 'patience'):
             v = getattr(self, k)
             if v is not None and not v > 0: raise ConfigError(f"TrainConfig.{k} must be positive, got {v!r}")
@@ -49,7 +50,7 @@ class TrainConfig:
             raise ConfigError(f"TrainConfig.weight_decay must not be negative, got {self.weight_decay!r}")
         if not 0 <= self.min_auc <= 1: raise ConfigError(f"TrainConfig.min_auc must be in [0, 1], got {self.min_auc!r}")
 
-TrainConfig.__init__.__doc__ = "Settings of one training run; each is checked (a `ConfigError` names the bad one)"
+TrainConfig.__init__.__doc__ = "Settings of one training run, each checked by `__post_init__`"
 
 # %% ../nbs/02_model.ipynb #20c76f7f
 CLIP_SD = 5.0   # standardised inputs are clipped to ±5 standard deviations

@@ -88,7 +88,8 @@ def _check_probabilities(out:np.ndarray, n:int, source)->np.ndarray:
 
 # %% ../nbs/03a_scoring.ipynb #f1ba9984
 def _decoded(v:str):
-    "A metadata value: JSON decoded where it is JSON, else the string"
+    "A metadata value: a JSON object or list decoded, anything else the string it is (a version stays text)"
+    if not v[:1] in ('{', '['): return v
     try: return json.loads(v)
     except ValueError: return v
 
@@ -125,7 +126,7 @@ class ChurnScorer:
 
     @property
     def metadata(self)->dict:
-        "The model's metadata, with JSON values decoded, keys in order"
+        "The model's metadata, keys in order, with JSON objects and lists decoded"
         return {k: _decoded(v) for k, v in sorted(self.session.get_modelmeta().custom_metadata_map.items())}
 
     def predict_proba(self,
