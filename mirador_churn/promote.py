@@ -242,7 +242,7 @@ class Decision:
         "One line: what happened and, for a refusal, every failed check with its figures"
         v, c, n = self.version, self.champion, self.model_name
         if self.action == 'refuse':
-            return f"refused: version {v} stays candidate: " + '; '.join(f"{k.name}: {k.detail}" for k in self.checks if not k.passed)
+            return f"refused: version {v} is not promoted: " + '; '.join(f"{k.name}: {k.detail}" for k in self.checks if not k.passed)
         if self.action == 'promote':
             if self.dry_run: return f"version {v} would become champion" + (f", version {c} previous" if c else '')
             return f"promoted: version {v} is champion" + (f", version {c} is previous" if c else '')

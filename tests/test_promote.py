@@ -176,7 +176,7 @@ def test_promote_refuse_rollback_on_the_shared_server(shared):
     assert {v.version: dict(v.tags) for v in c.search_model_versions(f"name = '{s['name']}'")} == before and alias('champion') == '1'
     assert configmap(s, '1')['version'] == '1'
     r = promote(s, '--min-auc', '0.999', code=1)                              # a refusal: exit 1, the check and both figures named
-    assert re.search(r'refused: version 2 stays candidate: gate floor: candidate ROC AUC 0\.\d{4}, floor 0\.9990', r.stdout), r.stdout
+    assert re.search(r'refused: version 2 is not promoted: gate floor: candidate ROC AUC 0\.\d{4}, floor 0\.9990', r.stdout), r.stdout
     assert alias('champion') == '1' and c.get_model_version(s['name'], '2').tags['promotion.decision'] == 'refused'
     assert configmap(s, '1')['version'] == '1'
 
