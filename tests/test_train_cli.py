@@ -24,7 +24,8 @@ def serve_mlflow(d:Path):
     log = open(d / 'server.log', 'w')
     proc = subprocess.Popen([tool('mlflow'), 'server', '--host', '127.0.0.1', '--port', str(port), '--workers', '1',
                              '--backend-store-uri', f"sqlite:///{d}/mlflow.db", '--artifacts-destination', str(d / 'artifacts')],
-                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, 'MLFLOW_DISABLE_TELEMETRY': 'true'})
+                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, 'MLFLOW_DISABLE_TELEMETRY': 'true'},
+                            start_new_session=True)   # its own process group: the server and its workers stop together
     url, deadline = f'http://127.0.0.1:{port}', time.time() + 120
     try:
         while True:
@@ -36,10 +37,16 @@ def serve_mlflow(d:Path):
             time.sleep(0.5)
         yield url, proc
     finally:
-        proc.terminate()
-        try: proc.wait(20)
-        except subprocess.TimeoutExpired: proc.kill()
+        stop_group(proc)
         log.close()
+
+def stop_group(proc, sig=signal.SIGTERM):
+    "Stop the server we started and its workers: `sig` to its process group, then SIGKILL if it lingers"
+    with contextlib.suppress(ProcessLookupError): os.killpg(proc.pid, sig)
+    try: proc.wait(20)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError): os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(20)
 
 @pytest.fixture(scope='module')
 def mlflow_server(tmp_path_factory):
@@ -276,7 +283,7 @@ def test_server_that_dies_mid_run_is_marked_failed_when_it_can_be(tmp_path):
         assert t.start({'a': 1}) is not None and t.active
         t.log_metrics({'m': 1.0}, step=0)
         assert t.problem is None
-        proc.terminate(); proc.wait(20)
+        stop_group(proc, signal.SIGKILL)                 # the server dies: no goodbye
         t0 = time.perf_counter()
         t.log_metrics({'m': 2.0}, step=1)
         assert not t.active and t.problem.startswith('logging metrics failed')
