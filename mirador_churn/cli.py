@@ -18,8 +18,8 @@ from .features import FEATURES, ChurnConfig, build_features, data_end
 from .scoring import ChurnScorer
 
 # %% auto #0
-__all__ = ['SCORE_COLUMNS', 'run_cli', 'churn_seed_data', 'seed_data_main', 'scores_table', 'churn_score', 'score_main',
-           'churn_train', 'train_main']
+__all__ = ['SCORE_COLUMNS', 'run_cli', 'churn_seed_data', 'seed_data_main', 'churn_train', 'train_main', 'scores_table',
+           'churn_score', 'score_main']
 
 # %% ../nbs/10_cli.ipynb #dc767221
 def _cli_args(func, argv:list)->list:
@@ -67,6 +67,41 @@ def churn_seed_data(output:str='data', # folder to write the Parquet files to
 def seed_data_main():
     "The `churn_seed_data` console script: `churn_seed_data --output data --n-customers 1000`"
     run_cli(churn_seed_data)
+
+# %% ../nbs/10_cli.ipynb #b9a1b3ae
+@call_parse
+def churn_train(data_source:str='synthetic', # 'synthetic', a data folder (Parquet or CSV), or a database URL
+                n_customers:int=1000, # synthetic shop size (orders: 10 per customer)
+                seed:int=42, # synthetic data and training seed
+                output:str='outputs', # folder for model.onnx, metrics.json, model_card.md and the plots
+                tracking_uri:str=None, # MLflow tracking URI; default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db
+                experiment:str='mirador-churn', # MLflow experiment name
+                register:bool=True, # register the model as the `candidate` (--no-register: don't)
+                model_name:str='mirador-churn', # registered model name
+                track:bool=True, # track in MLflow (--no-track: don't)
+                cutoff:str=None, # latest (test) cutoff; default: the latest with a full label window
+                horizon_days:int=ChurnConfig.horizon_days, # label window length
+                gap_days:int=ChurnConfig.gap_days, # lead between cutoff and label window
+                active_days:int=ChurnConfig.active_days, # activity window for eligibility
+                n_cutoffs:int=4, # rolling-origin cutoffs (train on all but the last two)
+                max_epochs:int=300, # upper bound on training epochs
+                min_auc:float=0.60, # the gate: lowest test ROC AUC that may ship
+                quiet:bool=False, # no progress display
+               ):
+    "Train a churn model from data to a registered ONNX model, and print a summary of the run"
+    cfg = ChurnConfig(cutoff, horizon_days, gap_days, active_days)   # bad windows: one line before PyTorch loads
+    from mirador_churn.model import TrainConfig
+    from mirador_churn.pipeline import train
+    import mlflow   # configures its loggers on import: its INFO lines (creating tables...) are not this summary's
+    logging.getLogger('mlflow').setLevel(logging.WARNING)
+    r = train(data_source, n_customers, seed, output, cfg, TrainConfig(max_epochs=max_epochs, min_auc=min_auc),
+              n_cutoffs, tracking_uri, experiment, register, model_name, track, progress=not quiet)
+    print(('\n' if not quiet else '') + r.summary())
+    return r
+
+def train_main():
+    "The `churn_train` console script: `churn_train --data-source data --output outputs`"
+    run_cli(churn_train)
 
 # %% ../nbs/10_cli.ipynb #b1c0a006
 SCORE_COLUMNS = ('customer_id', 'email', 'cutoff', 'churn_probability', 'model_version', *FEATURES)
@@ -161,38 +196,3 @@ def churn_score(model:str='outputs/model.onnx', # an .onnx file, or models:/NAME
 def score_main():
     "The `churn_score` console script: `churn_score --model models:/mirador-churn@champion --data data`"
     run_cli(churn_score)
-
-# %% ../nbs/10_cli.ipynb #b9a1b3ae
-@call_parse
-def churn_train(data_source:str='synthetic', # 'synthetic', a data folder (Parquet or CSV), or a database URL
-                n_customers:int=1000, # synthetic shop size (orders: 10 per customer)
-                seed:int=42, # synthetic data and training seed
-                output:str='outputs', # folder for model.onnx, metrics.json, model_card.md and the plots
-                tracking_uri:str=None, # MLflow tracking URI; default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db
-                experiment:str='mirador-churn', # MLflow experiment name
-                register:bool=True, # register the model as the `candidate` (--no-register: don't)
-                model_name:str='mirador-churn', # registered model name
-                track:bool=True, # track in MLflow (--no-track: don't)
-                cutoff:str=None, # latest (test) cutoff; default: the latest with a full label window
-                horizon_days:int=ChurnConfig.horizon_days, # label window length
-                gap_days:int=ChurnConfig.gap_days, # lead between cutoff and label window
-                active_days:int=ChurnConfig.active_days, # activity window for eligibility
-                n_cutoffs:int=4, # rolling-origin cutoffs (train on all but the last two)
-                max_epochs:int=300, # upper bound on training epochs
-                min_auc:float=0.60, # the gate: lowest test ROC AUC that may ship
-                quiet:bool=False, # no progress display
-               ):
-    "Train a churn model from data to a registered ONNX model, and print a summary of the run"
-    cfg = ChurnConfig(cutoff, horizon_days, gap_days, active_days)   # bad windows: one line before PyTorch loads
-    from mirador_churn.model import TrainConfig
-    from mirador_churn.pipeline import train
-    import mlflow   # configures its loggers on import: its INFO lines (creating tables...) are not this summary's
-    logging.getLogger('mlflow').setLevel(logging.WARNING)
-    r = train(data_source, n_customers, seed, output, cfg, TrainConfig(max_epochs=max_epochs, min_auc=min_auc),
-              n_cutoffs, tracking_uri, experiment, register, model_name, track, progress=not quiet)
-    print(('\n' if not quiet else '') + r.summary())
-    return r
-
-def train_main():
-    "The `churn_train` console script: `churn_train --data-source data --output outputs`"
-    run_cli(churn_train)
