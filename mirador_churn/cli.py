@@ -41,7 +41,7 @@ def run_cli(func, # a `call_parse` function
     argv = _cli_args(func, sys.argv[1:] if argv is None else argv)
     args = vars(anno_parser(func, prog=func.__name__).parse_args(argv))
     for k in ('pdb', 'xtra'): args.pop(k, None)
-    one_line = lambda message, category, *_, **__: f"{func.__name__}: {category.__name__}: {message}\n"
+    one_line = lambda message, category, *_, **__: f"{func.__name__}: warning: {message}\n"
     saved, warnings.formatwarning = warnings.formatwarning, one_line
     try: return func(**args)
     except Exception as e:
