@@ -350,3 +350,21 @@ def test_no_password_anywhere(form, pg_shop, mlflow_server, tmp_path):
     leaks = [k for k, v in found.items() if password in v or track_pw in v]
     assert leaks == [], f"{form}: the password is in {leaks}"
     if r.returncode == 0: assert '***' in json.loads((out / 'metrics.json').read_text())['data']['source']
+
+# --- Spark as a data source ------------------------------------------------------------------------------------------------------
+
+def test_train_from_spark_matches_the_folder(tmp_path):
+    import shutil
+    if not shutil.which('java'):
+        if os.environ.get('CI'): pytest.fail('no Java: .ci/system.sh must install a JRE for Spark', pytrace=False)
+        pytest.skip('no Java: Spark cannot start')
+    from mirador_churn.data import generate_synthetic, save_dataset
+    save_dataset(generate_synthetic(600, 6000, 42), tmp_path / 'data')
+    fast = [*FAST[2:], '--no-track']
+    r = run([tool('churn_train'), '--data-source', f'spark:{tmp_path / "data"}', '--output', str(tmp_path / 'spark'), *fast],
+            cwd=tmp_path, env={'PYSPARK_PYTHON': sys.executable})
+    run([tool('churn_train'), '--data-source', str(tmp_path / 'data'), '--output', str(tmp_path / 'pandas'), *fast], cwd=tmp_path)
+    m_spark, m_pandas = (assert_complete(tmp_path / d) for d in ('spark', 'pandas'))
+    assert m_spark['data']['source'] == f'Spark spark:{tmp_path / "data"}' and m_spark['data']['customers'] == 600
+    assert m_spark['data']['rows'] == m_pandas['data']['rows'] and m_spark['cutoffs'] == m_pandas['cutoffs']
+    assert m_spark['model']['roc_auc'] == m_pandas['model']['roc_auc']   # the same table, the same seed: the same model
