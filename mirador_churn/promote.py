@@ -37,8 +37,10 @@ class PromotionPolicy:
 
     def __post_init__(self):
         for k in ('auc_tolerance', 'brier_tolerance'):
-            if not 0 <= getattr(self, k) < 0.1: raise PromotionError(f"PromotionPolicy.{k} must be in [0, 0.1), got {getattr(self, k)!r}")
-        if not 0 <= self.min_auc <= 1: raise PromotionError(f"PromotionPolicy.min_auc must be in [0, 1], got {self.min_auc!r}")
+            if not 0 <= getattr(self, k) < 0.1:
+                raise PromotionError(f"PromotionPolicy.{k} must be in [0, 0.1), got {getattr(self, k)!r}")
+        if not 0 <= self.min_auc <= 1:
+            raise PromotionError(f"PromotionPolicy.min_auc must be in [0, 1], got {self.min_auc!r}")
 
 # %% ../nbs/08_promote.ipynb #p009e1d53940
 def evaluation_cohort(data, # a data folder (Parquet or CSV), a duckdb:// or postgresql:// URL, or a `ChurnDataset`
@@ -62,7 +64,8 @@ def model_facts(path, # an `.onnx` file
         try: return json.loads(meta[k])
         except (KeyError, ValueError): return None
     return dict(features=decoded('features'), inputs=[(i.name, i.type, len(i.shape)) for i in s.get_inputs()],
-                outputs=[o.name for o in s.get_outputs()], label_windows=decoded('label_windows'), onnx_sha256=_sha256(path))
+                outputs=[o.name for o in s.get_outputs()], label_windows=decoded('label_windows'),
+                onnx_sha256=_sha256(path))
 
 # %% ../nbs/08_promote.ipynb #p013973187b7
 def contract_problems(candidate:dict, # `model_facts` of the candidate
@@ -72,8 +75,8 @@ def contract_problems(candidate:dict, # `model_facts` of the candidate
     out, (c, h) = [], (candidate, champion)
     if c['features'] != h['features']:
         i = next((i for i, (a, b) in enumerate(zip(c['features'] or [], h['features'] or [])) if a != b), None)
-        where = f"first difference at position {i}: {c['features'][i]!r} vs {h['features'][i]!r}" if i is not None else \
-                f"{len(c['features'] or [])} vs {len(h['features'] or [])} features"
+        where = (f"first difference at position {i}: {c['features'][i]!r} vs {h['features'][i]!r}" if i is not None
+                 else f"{len(c['features'] or [])} vs {len(h['features'] or [])} features")
         out.append(f"features differ ({where})")
     if c['inputs'] != h['inputs']: out.append(f"input tensors {c['inputs']} vs {h['inputs']}")
     if 'churn_probability' not in c['outputs']: out.append(f"no output `churn_probability` (outputs {c['outputs']})")
@@ -89,8 +92,9 @@ def cohort_metrics(path, # an `.onnx` file honouring the contract
     from sklearn.metrics import brier_score_loss, roc_auc_score
     y = cohort.churned.to_numpy()
     if len(np.unique(y)) < 2:
-        raise PromotionError(f"the cohort at {cohort.cutoff.iloc[0].date() if len(cohort) else '?'} has {len(y):,} customers "
-                             f"and {int(y.sum()):,} churners: ROC AUC needs both classes")
+        at = cohort.cutoff.iloc[0].date() if len(cohort) else '?'
+        raise PromotionError(f"the cohort at {at} has {len(y):,} customers and {int(y.sum()):,} churners: "
+                             "ROC AUC needs both classes")
     p = ChurnScorer.load(path).predict_proba(cohort).astype(np.float64)
     return dict(roc_auc=float(roc_auc_score(y, p)), brier=float(brier_score_loss(y, p)))
 
@@ -109,13 +113,16 @@ def gate_checks(candidate:dict, # `cohort_metrics` of the candidate
                )->list[Check]:
     "The metric checks: the floor, and against a champion the ROC AUC and Brier tolerances"
     c = candidate
-    out = [Check('gate floor', c['roc_auc'] >= policy.min_auc, f"candidate ROC AUC {c['roc_auc']:.4f}, floor {policy.min_auc:.4f}")]
+    floor = f"candidate ROC AUC {c['roc_auc']:.4f}, floor {policy.min_auc:.4f}"
+    out = [Check('gate floor', c['roc_auc'] >= policy.min_auc, floor)]
     if champion is None: return out
     h, da, db = champion, c['roc_auc'] - champion['roc_auc'], c['brier'] - champion['brier']
-    return out + [Check('ROC AUC', da >= -policy.auc_tolerance, f"candidate {c['roc_auc']:.4f}, champion {h['roc_auc']:.4f}: "
-                        f"{da:+.4f} (may drop by {policy.auc_tolerance:.4f})"),
-                  Check('Brier', db <= policy.brier_tolerance, f"candidate {c['brier']:.4f}, champion {h['brier']:.4f}: "
-                        f"{db:+.4f} (may rise by {policy.brier_tolerance:.4f})")]
+    auc = f"candidate {c['roc_auc']:.4f}, champion {h['roc_auc']:.4f}: {da:+.4f}"
+    brier = f"candidate {c['brier']:.4f}, champion {h['brier']:.4f}: {db:+.4f}"
+    auc += f" (may drop by {policy.auc_tolerance:.4f})"
+    brier += f" (may rise by {policy.brier_tolerance:.4f})"
+    return out + [Check('ROC AUC', da >= -policy.auc_tolerance, auc),
+                  Check('Brier', db <= policy.brier_tolerance, brier)]
 
 # %% ../nbs/08_promote.ipynb #p0198f6a05aa
 def slo_check(report:dict, # the monitor's report (`monitor.json`): `verdict`, `breaches`, `current`
@@ -124,7 +131,8 @@ def slo_check(report:dict, # the monitor's report (`monitor.json`): `verdict`, `
     cur = report.get('current') or {}
     where = f"on {cur['date']} ({cur.get('n_customers', 0):,} customers)" if 'date' in cur else 'on the current data'
     if report.get('verdict') == 'ok': return Check('SLO', True, f"monitor verdict ok {where}")
-    return Check('SLO', False, f"monitor verdict {report.get('verdict')} {where}: {'; '.join(report.get('breaches') or ['no reason given'])}")
+    why = '; '.join(report.get('breaches') or ['no reason given'])
+    return Check('SLO', False, f"monitor verdict {report.get('verdict')} {where}: {why}")
 
 # %% ../nbs/08_promote.ipynb #p0223e5f3800
 class Registry:
@@ -142,7 +150,8 @@ class Registry:
         try:
             with _bounded_http(): return f(*args, **kwargs)
         except ChurnError: raise
-        except Exception as e: raise PromotionError(f"model registry at {redact(self.uri)}: {what} failed ({one_line(e, 200)})") from None
+        except Exception as e:
+            raise PromotionError(f"model registry at {redact(self.uri)}: {what} failed ({one_line(e, 200)})") from None
 
     def check(self):
         "Fail before any change if the registry cannot be reached or holds no model `name`"
@@ -163,7 +172,8 @@ def version(self:Registry, version)->object:
     if not str(version).isdigit(): raise PromotionError(f"--candidate must be a version number, got {version!r}")
     vs = self.call('listing versions', self.client.search_model_versions, f"name = '{self.name}'")
     if not (mv := next((v for v in vs if str(v.version) == str(version)), None)):
-        raise PromotionError(f"{self.name!r} has no version {version} (versions: {', '.join(sorted((str(v.version) for v in vs), key=int))})")
+        have = ', '.join(sorted((str(v.version) for v in vs), key=int))
+        raise PromotionError(f"{self.name!r} has no version {version} (versions: {have})")
     return mv
 
 @patch
@@ -175,12 +185,14 @@ def aliases(self:Registry)->dict:
 @patch
 def tag(self:Registry, version, tags:dict):
     "Set version tags"
-    for k, v in tags.items(): self.call(f"tagging version {version}", self.client.set_model_version_tag, self.name, str(version), k, str(v))
+    for k, v in tags.items():
+        self.call(f"tagging version {version}", self.client.set_model_version_tag, self.name, str(version), k, str(v))
 
 @patch
 def move(self:Registry, alias:str, version):
     "Point `alias` at `version`, or remove it when `version` is None"
-    if version is None: self.call(f"removing the alias {alias}", self.client.delete_registered_model_alias, self.name, alias)
+    if version is None:
+        self.call(f"removing the alias {alias}", self.client.delete_registered_model_alias, self.name, alias)
     else: self.call(f"moving the alias {alias}", self.client.set_registered_model_alias, self.name, alias, str(version))
 
 @patch
@@ -193,18 +205,21 @@ CONFIGMAP_NAME = 'mirador-churn-model'
 
 def promotion_record(model_name:str, version, facts:dict, previous_version=None, alias:str='champion')->dict:
     "The `promotion.json` of the plan's interface 7, for the model with `model_facts` `facts`"
-    return dict(model_name=model_name, version=str(version), alias=alias, artifact_uri=f"models:/{model_name}/{version}",
-                onnx_sha256=facts['onnx_sha256'], features=list(facts['features']), input=facts['inputs'][0][0],
-                output='churn_probability', previous_version=None if previous_version is None else str(previous_version))
+    return dict(model_name=model_name, version=str(version), alias=alias,
+                artifact_uri=f"models:/{model_name}/{version}", onnx_sha256=facts['onnx_sha256'],
+                features=list(facts['features']), input=facts['inputs'][0][0], output='churn_probability',
+                previous_version=None if previous_version is None else str(previous_version))
 
 def configmap_manifest(promotion:dict, name:str=CONFIGMAP_NAME)->dict:
     "A Kubernetes ConfigMap carrying the promotion: one key per fact, and the whole record as `promotion.json`"
     p = promotion
     return {'apiVersion': 'v1', 'kind': 'ConfigMap',
-            'metadata': {'name': name, 'labels': {'app.kubernetes.io/name': 'mirador-churn', 'app.kubernetes.io/component': 'model',
+            'metadata': {'name': name, 'labels': {'app.kubernetes.io/name': 'mirador-churn',
+                                                  'app.kubernetes.io/component': 'model',
                                                   'mirador-churn/model-version': p['version']}},
-            'data': {'model_name': p['model_name'], 'version': p['version'], 'alias': p['alias'], 'artifact_uri': p['artifact_uri'],
-                     'onnx_sha256': p['onnx_sha256'], 'features': json.dumps(p['features']),
+            'data': {'model_name': p['model_name'], 'version': p['version'], 'alias': p['alias'],
+                     'artifact_uri': p['artifact_uri'], 'onnx_sha256': p['onnx_sha256'],
+                     'features': json.dumps(p['features']),
                      'promotion.json': json.dumps(p, indent=2) + '\n'}}
 
 # %% ../nbs/08_promote.ipynb #p0261ba1e4a9
@@ -212,7 +227,8 @@ def _yaml(manifest:dict)->str:
     "`manifest` as YAML, multi-line strings as literal blocks"
     import yaml
     class Dumper(yaml.SafeDumper): pass
-    Dumper.add_representer(str, lambda d, s: d.represent_scalar('tag:yaml.org,2002:str', s, style='|' if '\n' in s else None))
+    literal = lambda d, s: d.represent_scalar('tag:yaml.org,2002:str', s, style='|' if '\n' in s else None)
+    Dumper.add_representer(str, literal)
     return yaml.dump(manifest, Dumper=Dumper, sort_keys=False, width=4096)
 
 def write_promotion(promotion:dict, # from `promotion_record`
@@ -242,7 +258,8 @@ class Decision:
         "One line: what happened and, for a refusal, every failed check with its figures"
         v, c, n = self.version, self.champion, self.model_name
         if self.action == 'refuse':
-            return f"refused: version {v} is not promoted: " + '; '.join(f"{k.name}: {k.detail}" for k in self.checks if not k.passed)
+            failed = '; '.join(f"{k.name}: {k.detail}" for k in self.checks if not k.passed)
+            return f"refused: version {v} is not promoted: {failed}"
         if self.action == 'promote':
             if self.dry_run: return f"version {v} would become champion" + (f", version {c} previous" if c else '')
             return f"promoted: version {v} is champion" + (f", version {c} is previous" if c else '')
@@ -273,8 +290,10 @@ def _contract_check(cand:dict, champ:dict|None)->Check:
     problems = contract_problems(cand, ref)
     if problems: return Check('contract', False, '; '.join(problems))
     w = cand['label_windows'] or {}
-    return Check('contract', True, f"{len(cand['features'])} features in the same order, input `{cand['inputs'][0][0]}`, output "
-                 f"`churn_probability`, label windows {w.get('horizon_days')}/{w.get('gap_days')}/{w.get('active_days')} days")
+    windows = '/'.join(str(w.get(k)) for k in ('horizon_days', 'gap_days', 'active_days'))
+    return Check('contract', True, f"{len(cand['features'])} features in the same order, "
+                                   f"input `{cand['inputs'][0][0]}`, output `churn_probability`, "
+                                   f"label windows {windows} days")
 
 def _monitor_report(path, source)->dict:
     "The monitor's report for the model at `path` on the current data `source` (a `ChurnDataset` or a database URL)"
@@ -291,7 +310,8 @@ def _evaluate(reg:Registry, cand, champ, data, policy:PromotionPolicy, monitor)-
     cf = model_facts(cpath)
     hf = model_facts(hpath := reg.onnx(champ.version)) if champ else None
     checks = [_contract_check(cf, hf)]
-    cfg = ChurnConfig(**{k: v for k, v in (cf['label_windows'] or {}).items() if k in ('horizon_days', 'gap_days', 'active_days')})
+    windows = cf['label_windows'] or {}
+    cfg = ChurnConfig(**{k: windows[k] for k in ('horizon_days', 'gap_days', 'active_days') if k in windows})
     cohort = evaluation_cohort(data, cfg)
     cm = cohort_metrics(cpath, cohort) if checks[0].passed else None
     hm = cohort_metrics(hpath, cohort) if champ else None
@@ -299,10 +319,12 @@ def _evaluate(reg:Registry, cand, champ, data, policy:PromotionPolicy, monitor)-
     try: report = monitor(cpath, data)
     except ChurnError as e: report = dict(verdict='unknown', breaches=[f"the SLO cannot be checked: {e}"])
     checks.append(slo_check(report))
-    evidence = dict(cohort=dict(cutoff=str(cohort.cutoff.iloc[0].date()), n_customers=len(cohort), churn_rate=round(float(cohort.churned.mean()), 6)),
+    evidence = dict(cohort=dict(cutoff=str(cohort.cutoff.iloc[0].date()), n_customers=len(cohort),
+                                churn_rate=round(float(cohort.churned.mean()), 6)),
                     candidate=dict(version=str(cand.version), onnx_sha256=cf['onnx_sha256'], **(cm or {})),
                     champion=dict(version=str(champ.version), onnx_sha256=hf['onnx_sha256'], **hm) if champ else None,
-                    policy=asdict(policy), slo=dict(verdict=report.get('verdict'), breaches=report.get('breaches') or []),
+                    policy=asdict(policy),
+                    slo=dict(verdict=report.get('verdict'), breaches=report.get('breaches') or []),
                     checks=[asdict(k) for k in checks])
     return checks, evidence, cf
 
@@ -314,27 +336,35 @@ def promote(data=None, # data folder or database URL: the cohort both models sco
             policy:PromotionPolicy=PromotionPolicy(), # tolerances and floor
             dry_run:bool=False, # decide and report, change nothing
             output:str|Path='promotion', # folder for promotion.json and configmap.yaml
-            monitor=None, # (model path, `ChurnDataset` or database URL) -> the monitor's report; None: `mirador_churn.monitor.monitor`
+            monitor=None, # (model path, `ChurnDataset` or database URL) -> monitor report; None: the monitor page's
            )->Decision:
     "Make the candidate champion if every check passes on the newest matured cohort; record the decision on the version"
-    if data is None: raise PromotionError("--data is required: the data folder or database URL whose newest labelled cohort both models score")
+    if data is None:
+        raise PromotionError("--data is required: the data folder or database URL "
+                             "whose newest labelled cohort both models score")
     reg = Registry(tracking_uri, model_name).check()
     cand = reg.version(candidate) if candidate is not None else reg.alias('candidate')
-    if cand is None: raise PromotionError(f"no version of {model_name!r} has the alias `candidate`: train one with churn_train, or name one with --candidate")
+    if cand is None: raise PromotionError(f"no version of {model_name!r} has the alias `candidate`: "
+                                          "train one with churn_train, or name one with --candidate")
     champ = reg.alias('champion')
     if champ and str(champ.version) == str(cand.version): return _republish(reg, champ, dry_run, output)
     source = data if is_database_url(data) else load_dataset(data)   # read once: the cohort and the SLO
     checks, evidence, facts = _evaluate(reg, cand, champ, source, policy, monitor or _monitor_report)
     if candidate is None and (cand.tags or {}).get('promotion.rolled_back') == 'true':
-        checks.append(Check('not rolled back', False, f"version {cand.version} was rolled back from champion; name it with --candidate to retry"))
+        checks.append(Check('not rolled back', False,
+                            f"version {cand.version} was rolled back from champion; name it with --candidate to retry"))
     ok = all(k.passed for k in checks)
-    d = Decision('promote' if ok else 'refuse', model_name, str(cand.version), champ and str(champ.version), checks, evidence, dry_run)
+    d = Decision('promote' if ok else 'refuse', model_name, str(cand.version), champ and str(champ.version),
+                 checks, evidence, dry_run)
     if dry_run: return d
     c = evidence['candidate']
     reg.tag(cand.version, {'promotion.decision': 'promoted' if ok else 'refused', 'promotion.reason': d.reason[:4000],
-                           'promotion.against': d.champion or 'none', 'promotion.decided_at': _now(), 'promotion.cohort': evidence['cohort']['cutoff'],
-                           'promotion.cohort_roc_auc': c.get('roc_auc', ''), 'promotion.cohort_brier': c.get('brier', ''),
-                           'promotion.evidence': json.dumps(evidence)[:5000], **({'promotion.rolled_back': 'false'} if ok else {})})
+                           'promotion.against': d.champion or 'none', 'promotion.decided_at': _now(),
+                           'promotion.cohort': evidence['cohort']['cutoff'],
+                           'promotion.cohort_roc_auc': c.get('roc_auc', ''),
+                           'promotion.cohort_brier': c.get('brier', ''),
+                           'promotion.evidence': json.dumps(evidence)[:5000],
+                           **({'promotion.rolled_back': 'false'} if ok else {})})
     if not ok: return d
     if champ: reg.move('previous', champ.version)
     reg.move('champion', cand.version)
@@ -348,7 +378,8 @@ def _republish(reg:Registry, champ, dry_run:bool, output)->Decision:
     d = Decision('none', reg.name, str(champ.version), str(champ.version), dry_run=dry_run)
     if not dry_run:
         prev = reg.alias('previous')
-        d.files = write_promotion(promotion_record(reg.name, champ.version, model_facts(reg.onnx(champ.version)), prev and prev.version), output)
+        facts = model_facts(reg.onnx(champ.version))
+        d.files = write_promotion(promotion_record(reg.name, champ.version, facts, prev and prev.version), output)
     return d
 
 def rollback(tracking_uri:str|None=None, # MLflow tracking/registry URI
@@ -359,13 +390,16 @@ def rollback(tracking_uri:str|None=None, # MLflow tracking/registry URI
     "Make `previous` champion again and retire the champion it replaced (tagged `promotion.rolled_back`)"
     reg = Registry(tracking_uri, model_name).check()
     champ, prev = reg.alias('champion'), reg.alias('previous')
-    if prev is None: raise PromotionError(f"nothing to roll back to: no version of {model_name!r} has the alias `previous`")
+    if prev is None:
+        raise PromotionError(f"nothing to roll back to: no version of {model_name!r} has the alias `previous`")
     facts = model_facts(reg.onnx(prev.version))
     d = Decision('rollback', model_name, str(prev.version), champ and str(champ.version), dry_run=dry_run,
-                 evidence=dict(restored=str(prev.version), retired=champ and str(champ.version), onnx_sha256=facts['onnx_sha256']))
+                 evidence=dict(restored=str(prev.version), retired=champ and str(champ.version),
+                               onnx_sha256=facts['onnx_sha256']))
     if dry_run: return d
     now = _now()
-    if champ: reg.tag(champ.version, {'promotion.rolled_back': 'true', 'promotion.rolled_back_to': str(prev.version), 'promotion.rolled_back_at': now})
+    if champ: reg.tag(champ.version, {'promotion.rolled_back': 'true', 'promotion.rolled_back_to': str(prev.version),
+                                      'promotion.rolled_back_at': now})
     reg.tag(prev.version, {'promotion.restored_from': d.champion or 'none', 'promotion.restored_at': now})
     reg.move('champion', prev.version)
     reg.move('previous', None)
@@ -376,15 +410,15 @@ _roll_back = rollback   # `churn_promote`'s flag of the same name hides it there
 
 # %% ../nbs/08_promote.ipynb #p035e9dfacbc
 @call_parse
-def churn_promote(data:str=None, # data folder or duckdb:// / postgresql:// URL: the cohort both models score, and the current data
+def churn_promote(data:str=None, # data folder, duckdb:// or postgresql:// URL: the cohort to score, the current data
                   candidate:str=None, # version to promote; default: the version with the alias `candidate`
                   dry_run:bool=False, # print the decision, change nothing
                   rollback:bool=False, # make `previous` champion again
-                  tracking_uri:str=None, # MLflow tracking/registry URI; default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db here
+                  tracking_uri:str=None, # MLflow registry URI; default MLFLOW_TRACKING_URI or sqlite:///mlflow.db
                   model_name:str='mirador-churn', # registered model name
                   output:str='promotion', # folder for configmap.yaml and promotion.json
-                  auc_tolerance:float=PromotionPolicy.auc_tolerance, # how far the candidate's ROC AUC may fall below the champion's
-                  brier_tolerance:float=PromotionPolicy.brier_tolerance, # how far its Brier score may rise above the champion's
+                  auc_tolerance:float=PromotionPolicy.auc_tolerance, # how far the ROC AUC may fall below the champion's
+                  brier_tolerance:float=PromotionPolicy.brier_tolerance, # how far the Brier score may rise above it
                   min_auc:float=PromotionPolicy.min_auc, # the floor every champion must reach
                  ):
     "Promote the candidate model to champion on evidence, or roll back to the previous champion; write the ConfigMap"
@@ -394,7 +428,9 @@ def churn_promote(data:str=None, # data folder or duckdb:// / postgresql:// URL:
     if rollback:
         if candidate: raise PromotionError("--rollback restores `previous`: it takes no --candidate")
         d = _roll_back(tracking_uri, model_name, dry_run, output)
-    else: d = promote(data, candidate, tracking_uri, model_name, PromotionPolicy(auc_tolerance, brier_tolerance, min_auc), dry_run, output)
+    else:
+        policy = PromotionPolicy(auc_tolerance, brier_tolerance, min_auc)
+        d = promote(data, candidate, tracking_uri, model_name, policy, dry_run, output)
     print(d)
     if d.files: print(f"wrote {', '.join(str(p) for p in d.files)}")
     return d

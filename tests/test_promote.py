@@ -1,4 +1,5 @@
-"Promotion: the ConfigMap against the Kubernetes schema, deploy/ files, an unreachable registry, and end to end against the shared MLflow server (train twice, promote, refuse, roll back) with a running service that follows the promotions."
+"""Promotion: the ConfigMap against the Kubernetes schema, deploy/ files, an unreachable registry, and end to end
+against the shared MLflow server (train twice, promote, refuse, roll back), with a running service that follows them."""
 import json, os, re, shutil, socket, subprocess, sys, threading, time, uuid
 from pathlib import Path
 import pytest, yaml
@@ -10,7 +11,8 @@ def command(name, module, main):
     p = BIN / name
     return [str(p)] if p.exists() else [sys.executable, '-c', f"from mirador_churn.{module} import {main}; {main}()"]
 
-PROMOTE, TRAIN, SERVE = command('churn_promote', 'promote', 'promote_main'), command('churn_train', 'cli', 'train_main'), command('churn_serve', 'serve', 'serve_main')
+PROMOTE = command('churn_promote', 'promote', 'promote_main')
+TRAIN, SERVE = command('churn_train', 'cli', 'train_main'), command('churn_serve', 'serve', 'serve_main')
 FEATURES = ['days_since_last_order', 'total_revenue_30d', 'total_revenue_90d', 'total_revenue_365d', 'order_frequency',
             'cart_diversity', 'email_domain_class', 'customer_lifetime_days']
 DNS_1123 = re.compile(r'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')
@@ -42,7 +44,7 @@ def test_configmap_matches_the_kubernetes_schema(tmp_path):
     p = check_configmap(cm, '3')
     assert p == json.loads(files[0].read_text()) and p['previous_version'] == '2' and p['alias'] == 'champion'
     assert sorted(tmp_path.iterdir()) == sorted(files)                        # atomic writes leave no temporary file
-    bad = configmap_manifest(p); bad['data']['version'] = 3                   # negative controls: the schema and the key check bite
+    bad = configmap_manifest(p); bad['data']['version'] = 3   # negative controls: schema and key check bite
     with pytest.raises(Exception, match="is not of type 'string'"): k8s_validate(bad)
     bad = configmap_manifest(p); bad['data']['bad key'] = 'x'
     with pytest.raises(AssertionError): check_configmap(bad, '3')
@@ -50,27 +52,30 @@ def test_configmap_matches_the_kubernetes_schema(tmp_path):
     with pytest.raises(Exception): k8s_validate(bad)
 
 def test_deploy_files():
-    "deploy/: the compose file runs the server of .ci/mlflow.sh on PostgreSQL; the Kubernetes manifest mounts the ConfigMap"
+    "deploy/: compose runs the server of .ci/mlflow.sh on PostgreSQL; the Kubernetes manifest mounts the ConfigMap"
     compose = yaml.safe_load((ROOT / 'deploy/compose.yaml').read_text())
     pg, server = compose['services']['postgres'], compose['services']['mlflow']
     cmd = server['command']
     assert cmd[:2] == ['mlflow', 'server']
     flag = lambda f: cmd[cmd.index(f) + 1]
-    assert re.fullmatch(r'postgresql\+psycopg://mlflow@postgres:5432/mlflow', flag('--backend-store-uri'))   # no password in the URL
+    assert re.fullmatch(r'postgresql\+psycopg://mlflow@postgres:5432/mlflow', flag('--backend-store-uri'))
     assert '--serve-artifacts' in cmd and flag('--artifacts-destination') == '/mlflow/artifacts'
     assert server['depends_on']['postgres']['condition'] == 'service_healthy' and 'healthcheck' in pg
-    assert server['environment']['PGPASSWORD'].startswith('${MLFLOW_DB_PASSWORD') and pg['environment']['POSTGRES_PASSWORD'].startswith('${MLFLOW_DB_PASSWORD')
+    assert server['environment']['PGPASSWORD'].startswith('${MLFLOW_DB_PASSWORD')
+    assert pg['environment']['POSTGRES_PASSWORD'].startswith('${MLFLOW_DB_PASSWORD')
     used = {v.split(':')[0] for s in compose['services'].values() for v in s.get('volumes', [])}
     assert used == set(compose['volumes'])
     assert (ROOT / 'deploy' / server['build']['dockerfile']).is_file()
     ci = (ROOT / '.ci/mlflow.sh').read_text()
-    for f in ('--backend-store-uri', 'postgresql+psycopg://', '--artifacts-destination', '--serve-artifacts', 'PGPASSWORD'): assert f in ci, f
+    for f in ('--backend-store-uri', 'postgresql+psycopg://', '--artifacts-destination', '--serve-artifacts',
+              'PGPASSWORD'):
+        assert f in ci, f
     docs = list(yaml.safe_load_all((ROOT / 'deploy/k8s/serve.yaml').read_text()))
     for d in docs: k8s_validate(d)
     pod = docs[0]['spec']['template']['spec']
     vol = next(v for v in pod['volumes'] if v.get('configMap', {}).get('name') == CONFIGMAP_NAME)
     mount = next(m for m in pod['containers'][0]['volumeMounts'] if m['name'] == vol['name'])
-    assert mount['mountPath'] == '/etc/mirador-churn' and 'subPath' not in mount        # subPath mounts never see updates
+    assert mount['mountPath'] == '/etc/mirador-churn' and 'subPath' not in mount   # subPath mounts never see updates
     assert pod['containers'][0]['command'][:3] == ['churn_serve', '--model', '/etc/mirador-churn/promotion.json']
 
 def free_port():
@@ -80,7 +85,9 @@ def test_unreachable_registry_fails_in_one_line_and_changes_nothing(tmp_path):
     out = tmp_path / 'promotion'
     for args in (['--data', str(tmp_path)], ['--rollback']):
         t0 = time.perf_counter()
-        r = run([*PROMOTE, *args, '--tracking-uri', f'http://churn:s3cret@127.0.0.1:{free_port()}', '--output', str(out)], check=False, timeout=120)
+        dead = f'http://churn:s3cret@127.0.0.1:{free_port()}'   # nothing listens; a password to keep out of the output
+        r = run([*PROMOTE, *args, '--tracking-uri', dead, '--output', str(out)],
+                check=False, timeout=120)
         assert r.returncode == 2, (r.stdout, r.stderr)
         assert r.stderr.count('\n') == 1 and 'the model registry cannot be reached' in r.stderr, r.stderr
         assert 's3cret' not in r.stdout + r.stderr and '***' in r.stderr
@@ -88,12 +95,14 @@ def test_unreachable_registry_fails_in_one_line_and_changes_nothing(tmp_path):
 
 # ---- end to end, against the shared MLflow server that .ci/run starts (.ci/mlflow.sh) ----
 URL = os.environ.get('MIRADOR_MLFLOW_URL')
-e2e = pytest.mark.skipif(not URL and not os.environ.get('CI'), reason='no shared MLflow server: set MIRADOR_MLFLOW_URL (bash .ci/mlflow.sh prints it)')
+e2e = pytest.mark.skipif(not URL and not os.environ.get('CI'),
+                         reason='no shared MLflow server: set MIRADOR_MLFLOW_URL (bash .ci/mlflow.sh prints it)')
 
 @pytest.fixture(scope='module')
 def shared():
-    "A data folder, a fresh model name on the shared server, a model trained as it was a quarter ago (1) and one on all the data (2)"
-    if not URL: pytest.fail('MIRADOR_MLFLOW_URL is not set: .ci/run must start the MLflow server (.ci/mlflow.sh)', pytrace=False)
+    "A data folder, a fresh model name on the shared server, models trained a quarter ago (1) and on all the data (2)"
+    if not URL:
+        pytest.fail('MIRADOR_MLFLOW_URL is not set: .ci/run must start the MLflow server', pytrace=False)
     from mirador_churn.data import generate_synthetic, save_dataset
     from mirador_churn.features import default_cutoffs
     import tempfile
@@ -103,7 +112,8 @@ def shared():
     name = f"mirador-churn-e2e-{uuid.uuid4().hex[:8]}"
     env = dict(MLFLOW_TRACKING_URI=URL, MIRADOR_CHURN_CACHE=str(tmp / 'cache'), MLFLOW_DISABLE_TELEMETRY='true')
     def train(out, *args):
-        return run([*TRAIN, '--data-source', str(data), '--model-name', name, '--experiment', name, '--max-epochs', '20',
+        return run([*TRAIN, '--data-source', str(data), '--model-name', name, '--experiment', name,
+                    '--max-epochs', '20',
                     '--output', str(tmp / out), '--quiet', *args], env=env, timeout=600)
     older = default_cutoffs(ds.orders)[-1] - __import__('pandas').Timedelta(days=90)
     train('v1', '--cutoff', str(older.date()))
@@ -114,8 +124,9 @@ def shared():
     MlflowClient(URL, URL).delete_registered_model(name)   # the shared server keeps no test models
 
 def promote(s, *args, code=0):
-    r = run([*PROMOTE, '--data', str(s['data']), '--model-name', s['name'], '--output', str(s['out']), *args], env=s['env'], check=False, timeout=600)
-    assert r.returncode == code, f"exit {r.returncode}, expected {code}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr[-3000:]}"
+    r = run([*PROMOTE, '--data', str(s['data']), '--model-name', s['name'], '--output', str(s['out']), *args],
+            env=s['env'], check=False, timeout=600)
+    assert r.returncode == code, f"exit {r.returncode}, not {code}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr[-3000:]}"
     secret = _postgres_password()
     assert not secret or secret not in r.stdout + r.stderr
     return r
@@ -146,12 +157,14 @@ class Traffic:
         row = dict(zip(FEATURES, [12, 40.0, 120.0, 600.0, 0.5, 3, 0, 400]))
         while not self.stop.is_set():
             try:
-                r = self.client.post(f"{self.base}/v1/churn/predict", json={'rows': [row] * 5}, headers={'X-API-Key': self.key})
+                r = self.client.post(f"{self.base}/v1/churn/predict", json={'rows': [row] * 5},
+                                     headers={'X-API-Key': self.key})
                 if r.status_code == 200 and len(r.json()['probabilities']) == 5: self.ok += 1
                 else: self.failures.append(f"{r.status_code}: {r.text[:200]}")
             except Exception as e: self.failures.append(f"{type(e).__name__}: {e}")
     def version(self):
-        return self.client.get(f"{self.base}/v1/churn/model", headers={'X-API-Key': self.key}).json().get('registry_version')
+        r = self.client.get(f"{self.base}/v1/churn/model", headers={'X-API-Key': self.key})
+        return r.json().get('registry_version')
     def wait_for(self, version, timeout=90):
         t0 = time.perf_counter()
         while time.perf_counter() - t0 < timeout:
@@ -163,20 +176,23 @@ class Traffic:
 def test_promote_refuse_rollback_on_the_shared_server(shared):
     s, (c, alias) = shared, registry(shared)
     assert (alias('candidate'), alias('champion')) == ('2', None)             # churn_train never moves champion
-    r = promote(s, '--candidate', '1')                                        # no champion yet: the floor, contract and SLO
+    r = promote(s, '--candidate', '1')                                  # no champion yet: the floor, contract and SLO
     assert 'no champion' in r.stdout and 'promoted: version 1 is champion' in r.stdout, r.stdout
     assert (alias('champion'), alias('previous'), alias('candidate')) == ('1', None, '2')
     p = configmap(s, '1')
     assert p['previous_version'] is None
     before = {v.version: dict(v.tags) for v in c.search_model_versions(f"name = '{s['name']}'")}
-    r = run([*PROMOTE, '--data', str(s['data']), '--model-name', s['name'], '--output', str(s['out']), '--dry-run'], env=s['env'], check=False)
-    assert r.returncode == (1 if 'refused' in r.stdout else 0), (r.returncode, r.stdout, r.stderr)   # the default policy decides
+    r = run([*PROMOTE, '--data', str(s['data']), '--model-name', s['name'], '--output', str(s['out']), '--dry-run'],
+            env=s['env'], check=False)
+    assert r.returncode == (1 if 'refused' in r.stdout else 0), (r.returncode, r.stdout, r.stderr)
     assert 'dry run, nothing changed' in r.stdout and 'candidate version 2 against champion version 1' in r.stdout
     print('\n' + r.stdout)
-    assert {v.version: dict(v.tags) for v in c.search_model_versions(f"name = '{s['name']}'")} == before and alias('champion') == '1'
+    assert {v.version: dict(v.tags) for v in c.search_model_versions(f"name = '{s['name']}'")} == before
+    assert alias('champion') == '1'
     assert configmap(s, '1')['version'] == '1'
-    r = promote(s, '--min-auc', '0.999', code=1)                              # a refusal: exit 1, the check and both figures named
-    assert re.search(r'refused: version 2 is not promoted: gate floor: candidate ROC AUC 0\.\d{4}, floor 0\.9990', r.stdout), r.stdout
+    r = promote(s, '--min-auc', '0.999', code=1)                        # a refusal: exit 1, the check and both figures
+    assert re.search(r'refused: version 2 is not promoted: gate floor: candidate ROC AUC 0\.\d{4}, floor 0\.9990',
+                     r.stdout), r.stdout
     assert alias('champion') == '1' and c.get_model_version(s['name'], '2').tags['promotion.decision'] == 'refused'
     assert configmap(s, '1')['version'] == '1'
 
@@ -187,8 +203,9 @@ def test_a_promotion_reaches_a_running_service_without_a_failed_request(shared):
     start = alias('champion')
     port, key = free_port(), uuid.uuid4().hex
     log = open(s['tmp'] / 'serve.log', 'w')
-    proc = subprocess.Popen([*SERVE, '--model', str(s['out'] / 'promotion.json'), '--port', str(port), '--poll-every', '0.2'],
-                            env={**os.environ, **s['env'], 'MIRADOR_API_KEYS': key}, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([*SERVE, '--model', str(s['out'] / 'promotion.json'), '--port', str(port),
+                             '--poll-every', '0.2'], env={**os.environ, **s['env'], 'MIRADOR_API_KEYS': key},
+                            stdout=log, stderr=subprocess.STDOUT)
     traffic = None
     try:
         import httpx
@@ -201,14 +218,15 @@ def test_a_promotion_reaches_a_running_service_without_a_failed_request(shared):
         traffic = Traffic(f"http://127.0.0.1:{port}", key)
         assert traffic.version() == start
         traffic.thread.start()
-        r = promote(s, '--auc-tolerance', '0.05', '--brier-tolerance', '0.09')  # the mechanics, whatever the small models' figures
+        r = promote(s, '--auc-tolerance', '0.05', '--brier-tolerance', '0.09')   # the mechanics, whatever the figures
         assert 'promoted: version 2 is champion, version 1 is previous' in r.stdout, r.stdout
         assert (alias('champion'), alias('previous')) == ('2', '1')
         tags = c.get_model_version(s['name'], '2').tags
         ev = json.loads(tags['promotion.evidence'])
         assert tags['promotion.decision'] == 'promoted' and tags['promotion.against'] == '1'
         assert ev['candidate']['version'] == '2' and ev['champion']['version'] == '1' and ev['slo']['verdict'] == 'ok'
-        assert {k['name'] for k in ev['checks']} == {'gate floor', 'ROC AUC', 'Brier', 'contract', 'SLO'} and all(k['passed'] for k in ev['checks'])
+        assert {k['name'] for k in ev['checks']} == {'gate floor', 'ROC AUC', 'Brier', 'contract', 'SLO'}
+        assert all(k['passed'] for k in ev['checks'])
         assert float(tags['promotion.cohort_roc_auc']) == ev['candidate']['roc_auc']
         assert configmap(s, '2')['previous_version'] == '1'
         seconds = traffic.wait_for('2')
@@ -221,11 +239,12 @@ def test_a_promotion_reaches_a_running_service_without_a_failed_request(shared):
         seconds_back = traffic.wait_for('1')
         time.sleep(1)
         traffic.stop.set(); traffic.thread.join(30)
-        print(f"\nservice: {traffic.ok} prediction requests, {len(traffic.failures)} failed; promotion seen after {seconds:.1f} s, rollback after {seconds_back:.1f} s")
+        print(f"\nservice: {traffic.ok} prediction requests, {len(traffic.failures)} failed; "
+              f"promotion seen {seconds:.1f} s and rollback {seconds_back:.1f} s after the command returned")
         assert traffic.failures == [] and traffic.ok > 20
         r = promote(s, '--rollback', code=2)
         assert 'nothing to roll back to' in r.stderr
-        r = promote(s, code=1)                                                # the retired version is not promoted again by accident
+        r = promote(s, code=1)                                # the retired version is not promoted by accident
         assert 'not rolled back: version 2 was rolled back from champion' in r.stdout
     finally:
         if traffic: traffic.stop.set()
@@ -234,3 +253,32 @@ def test_a_promotion_reaches_a_running_service_without_a_failed_request(shared):
     if secret:
         assert secret not in (s['tmp'] / 'serve.log').read_text()
         for v in c.search_model_versions(f"name = '{s['name']}'"): assert secret not in json.dumps(dict(v.tags))
+
+@e2e
+def test_the_same_decision_from_a_database(shared):
+    "The cohort and the SLO read from DuckDB and PostgreSQL (SQL features) give the decision the data folder gives"
+    from mirador_churn.data import load_dataset
+    from mirador_churn.sql import Database, write_tables
+    s, ds = shared, load_dataset(shared['data'])
+    urls = [f"duckdb:///{s['tmp']}/shop.duckdb"]
+    with Database(urls[0], create=True) as db: write_tables(db, ds)
+    pg, name = os.environ.get('MIRADOR_POSTGRES_URL'), f"promote_{uuid.uuid4().hex[:8]}"
+    if pg:
+        with Database(pg) as admin: admin.con.execute(f'CREATE DATABASE {name}')
+        urls.append(pg.rsplit('/', 1)[0] + '/' + name)
+    try:
+        if pg:
+            with Database(urls[1]) as db: write_tables(db, ds)
+        args = ['--model-name', s['name'], '--candidate', '2', '--dry-run', '--output', str(s['tmp'] / 'unused')]
+        want = run([*PROMOTE, '--data', str(s['data']), *args], env=s['env'], check=False)
+        assert want.returncode in (0, 1) and 'on the cohort at' in want.stdout, want.stdout + want.stderr
+        for url in urls:
+            got = run([*PROMOTE, '--data', url, *args], env=s['env'], check=False)
+            assert (got.returncode, got.stdout) == (want.returncode, want.stdout), \
+                f"{url.split(':')[0]}:\n{got.stdout}{got.stderr}\nfolder:\n{want.stdout}"
+            secret = _postgres_password()
+            assert not secret or secret not in got.stdout + got.stderr
+        assert not (s['tmp'] / 'unused').exists()                              # a dry run writes nothing
+    finally:
+        if pg:
+            with Database(pg) as admin: admin.con.execute(f'DROP DATABASE {name} WITH (FORCE)')
