@@ -248,7 +248,7 @@ def _compare(y, scores:dict)->pd.DataFrame:
 def _stop_reason(history:pd.DataFrame, cfg:TrainConfig)->str:
     last, best = int(history.epoch.iloc[-1]), int(history.epoch[history.best].iloc[0])
     if len(history) < cfg.max_epochs:
-        return f"stopped early at epoch {last}: no better validation AUC for {last - best} epochs (patience {cfg.patience})"
+        return f"stopped early at epoch {last}: no better validation AUC in the {last - best} epochs after epoch {best}"
     return f"reached max_epochs ({cfg.max_epochs})"
 
 # %% ../nbs/04a_pipeline.ipynb #499e1daf

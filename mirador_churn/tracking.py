@@ -38,6 +38,11 @@ def _bounded_http():
     finally:
         for k in added: os.environ.pop(k, None)
 
+@contextlib.contextmanager
+def _hush():
+    "Swallow what MLflow prints on its own: 'View run at' links that repeat the URI (password included), registration chatter"
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()): yield
+
 # %% ../nbs/04_tracking.ipynb #6e1a02fe
 class Tracker:
     "The pipeline's MLflow calls: the first failure turns tracking off and is kept in `problem`; training goes on"
@@ -62,7 +67,7 @@ class Tracker:
         if not self.active: return None
         start = time.perf_counter()
         try:
-            with _bounded_http(), contextlib.redirect_stdout(io.StringIO()): return f(*args, **kwargs)   # MLflow prints URLs
+            with _bounded_http(), _hush(): return f(*args, **kwargs)
         except Exception as e: self.problem = f"{what} failed ({one_line(e, 200)})"
         finally: self.seconds += time.perf_counter() - start
 
@@ -152,7 +157,7 @@ def end(self:Tracker, status:str='FINISHED'):
     if not (self.enabled and self.run_id): return
     if self.active: return self._call('closing the run', lambda: self.client().set_terminated(self.run_id, status))
     try:
-        with _bounded_http(), contextlib.redirect_stdout(io.StringIO()): self.client().set_terminated(self.run_id, 'FAILED')
+        with _bounded_http(), _hush(): self.client().set_terminated(self.run_id, 'FAILED')
     except Exception: pass   # the store is gone: the problem is already recorded
 
 # %% ../nbs/04_tracking.ipynb #88ab23ff
