@@ -43,6 +43,8 @@ def setup(tmp_path_factory):
     d = tmp_path_factory.mktemp('monitor')
     save_dataset(generate_synthetic(**SHOP), d / 'shop')
     save_dataset(generate_synthetic(**SHOP, drift=Drift('2025-11-01', price_rise=0.3, churn_wave=0.35)), d / 'drifted')
+    from mirador_churn.sql import Database, write_tables
+    with Database(f"duckdb:///{d / 'shop.duckdb'}", create=True) as db: write_tables(db, generate_synthetic(**SHOP))
     with mlflow_server(d) as url:
         run([tool('churn_train'), '--n-customers', '1500', '--max-epochs', '60', '--quiet', '--output', str(d / 'out'),
              '--tracking-uri', url], cwd=d)
@@ -123,3 +125,14 @@ def test_unreachable_tracking_server_degrades(setup, tmp_path):
     assert sorted(p.name for p in (tmp_path / 'out').iterdir()) == FILES
     warnings = [l for l in r.stderr.splitlines() if 'MLflow tracking' in l]
     assert len(warnings) == 1 and 'unreachable' in warnings[0], r.stderr
+
+def test_database_url_gives_the_folder_report(setup):
+    d, _ = setup
+    for data, out in (('shop', 'from_folder'), (f"duckdb:///{d / 'shop.duckdb'}", 'from_duckdb')):
+        r = monitor(d, '--model', 'out/model.onnx', '--data', data, '--output', out, '--days', '3', '--no-track')
+        assert r.returncode == 0, r.stderr
+    a, b = (json.loads((d / o / 'monitor.json').read_text()) for o in ('from_folder', 'from_duckdb'))
+    assert a['current']['quality'] == b['current']['quality'] and a['verdict'] == b['verdict']
+    for x, y in zip(a['series'] + a['cohorts'], b['series'] + b['cohorts']):
+        assert x['date'] == y['date'] and x['n_customers'] == y['n_customers'], (x, y)
+        for k in ('score_psi', 'estimated_auc', 'estimated_churn_rate', 'max_feature_psi'): assert abs(x[k] - y[k]) < 1e-9, (k, x, y)
