@@ -231,7 +231,9 @@ class Fitted:
     stop_reason:str # why training stopped
 
     @property
-    def metrics(self)->dict: return {k: v for k, v in self.comparison.loc['ChurnMLP'].items() if np.isfinite(v)}
+    def metrics(self)->dict:
+        "The ChurnMLP's test metrics: floats, and the row count `n` as an integer"
+        return {k: int(v) if k == 'n' else float(v) for k, v in self.comparison.loc['ChurnMLP'].items() if np.isfinite(v)}
 
 # %% ../nbs/04a_pipeline.ipynb #fc8ed546
 def _compare(y, scores:dict)->pd.DataFrame:
