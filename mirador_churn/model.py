@@ -161,7 +161,8 @@ def training_summary(history:pd.DataFrame, # from `train_model`
     a = history.attrs
     ended = (f"stopped early at epoch {a['epochs_run']} of {a['max_epochs']}" if a['stopped_early']
              else f"ran all {a['epochs_run']} epochs")
-    return f"{ended}, best epoch {a['best_epoch']} (validation ROC AUC {a['best_valid_auc']:.4f}): {a['stop_reason']}"
+    reason = f": {a['stop_reason']}" if a['stopped_early'] else ''
+    return f"{ended}, best epoch {a['best_epoch']} (validation ROC AUC {a['best_valid_auc']:.4f}){reason}"
 
 # %% ../nbs/02_model.ipynb #0d5702a0
 def _epoch_row(epoch:int, loss:float, model:ChurnMLP, Xv:torch.Tensor, yv:np.ndarray)->dict:

@@ -80,7 +80,8 @@ def _check_probabilities(out:np.ndarray, n:int, source)->np.ndarray:
     "`out` if it is float32 [n] with every value in [0, 1], else a `ScoringError` naming `source`"
     if out.dtype != np.float32 or out.shape != (n,):
         raise ScoringError(f"{source}: `churn_probability` is {out.dtype} {list(out.shape)}, expected float32 [{n}]")
-    if not (out.min(initial=0) >= 0 and out.max(initial=0) <= 1):
+    in_range = 0 <= out[0] <= 1 if n == 1 else out.min(initial=0) >= 0 and out.max(initial=0) <= 1   # one row: faster
+    if not in_range:
         bad = ~((out >= 0) & (out <= 1))
         raise ScoringError(f"{source}: `churn_probability` is outside [0, 1] in {_rows(bad)} (e.g. {out[bad][0]:.6g}): "
                            "not probabilities, not a churn model's output")
