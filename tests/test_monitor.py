@@ -136,3 +136,30 @@ def test_database_url_gives_the_folder_report(setup):
     for x, y in zip(a['series'] + a['cohorts'], b['series'] + b['cohorts']):
         assert x['date'] == y['date'] and x['n_customers'] == y['n_customers'], (x, y)
         for k in ('score_psi', 'estimated_auc', 'estimated_churn_rate', 'max_feature_psi'): assert abs(x[k] - y[k]) < 1e-9, (k, x, y)
+
+def test_postgresql_url_gives_the_folder_report(setup):
+    "The monitor inside PostgreSQL (features, labels and input quality in SQL) matches the folder's report"
+    url = os.environ.get('MIRADOR_POSTGRES_URL')   # .ci/run starts PostgreSQL and sets it
+    if not url:
+        if os.environ.get('CI'): pytest.fail('MIRADOR_POSTGRES_URL is not set: .ci/run must start PostgreSQL')
+        pytest.skip('no PostgreSQL: set MIRADOR_POSTGRES_URL=postgresql://user:password@127.0.0.1:5432/db')
+    import uuid
+    from mirador_churn.data import generate_synthetic
+    from mirador_churn.sql import Database, write_tables
+    d, _ = setup
+    name = f"monitor_{uuid.uuid4().hex[:8]}"
+    with Database(url) as admin: admin.con.execute(f'CREATE DATABASE {name}')
+    try:
+        db_url = url.rsplit('/', 1)[0] + '/' + name
+        with Database(db_url) as db: write_tables(db, generate_synthetic(**SHOP))
+        r = monitor(d, '--model', 'out/model.onnx', '--data', db_url, '--output', 'from_pg', '--days', '3', '--no-track')
+        assert r.returncode == 0, r.stderr
+        assert url.split('@')[0].split(':')[-1] not in r.stdout + r.stderr   # the password is never printed
+        r = monitor(d, '--model', 'out/model.onnx', '--data', 'shop', '--output', 'from_folder3', '--days', '3', '--no-track')
+        a, b = (json.loads((d / o / 'monitor.json').read_text()) for o in ('from_folder3', 'from_pg'))
+        assert a['current']['quality'] == b['current']['quality'] and a['verdict'] == b['verdict']
+        for x, y in zip(a['series'] + a['cohorts'], b['series'] + b['cohorts']):
+            assert x['date'] == y['date'] and x['n_customers'] == y['n_customers'], (x, y)
+            for k in ('score_psi', 'estimated_auc', 'estimated_churn_rate', 'max_feature_psi'): assert abs(x[k] - y[k]) < 1e-9, (k, x, y)
+    finally:
+        with Database(url) as admin: admin.con.execute(f'DROP DATABASE {name} WITH (FORCE)')
