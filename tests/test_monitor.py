@@ -1,4 +1,5 @@
-"churn_monitor in a subprocess: exit statuses on undrifted and drifted data, the files it writes, one-line errors, and its metrics on a real MLflow server."
+"""churn_monitor in a subprocess: exit statuses on undrifted and drifted data, the files it writes, one-line errors,
+its metrics on a real MLflow server, and the same report from DuckDB and PostgreSQL."""
 import contextlib, json, os, socket, subprocess, time, urllib.request
 from pathlib import Path
 import pytest
@@ -16,8 +17,10 @@ def mlflow_server(d:Path):
     "A real MLflow tracking server on 127.0.0.1 (SQLite backend, artifact folder in `d`); stopped on exit"
     port, log = free_port(), open(d / 'server.log', 'w')
     proc = subprocess.Popen([tool('mlflow'), 'server', '--host', '127.0.0.1', '--port', str(port), '--workers', '1',
-                             '--backend-store-uri', f"sqlite:///{d}/mlflow.db", '--artifacts-destination', str(d / 'artifacts')],
-                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, 'MLFLOW_DISABLE_TELEMETRY': 'true'})
+                             '--backend-store-uri', f"sqlite:///{d}/mlflow.db",
+                             '--artifacts-destination', str(d / 'artifacts')],
+                            stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, 'MLFLOW_DISABLE_TELEMETRY': 'true'})
     url, deadline = f'http://127.0.0.1:{port}', time.time() + 120
     try:
         while True:
@@ -38,7 +41,7 @@ def mlflow_server(d:Path):
 
 @pytest.fixture(scope='module')
 def setup(tmp_path_factory):
-    "A real tracking server; a model trained and registered by churn_train on it; the undrifted and the drifted shop as folders"
+    "A real tracking server; a model trained and registered on it by churn_train; the undrifted and drifted shops"
     from mirador_churn.data import Drift, generate_synthetic, save_dataset
     d = tmp_path_factory.mktemp('monitor')
     save_dataset(generate_synthetic(**SHOP), d / 'shop')
@@ -70,11 +73,13 @@ def test_undrifted_exits_0_drifted_exits_1(setup):
 
 def test_weekly_series(setup):
     d, _ = setup
-    r = monitor(d, '--model', 'out/model.onnx', '--data', 'shop', '--output', 'weekly', '--days', '91', '--weekly', '--no-track')
+    r = monitor(d, '--model', 'out/model.onnx', '--data', 'shop', '--output', 'weekly', '--days', '91', '--weekly',
+                '--no-track')
     assert r.returncode == 0, r.stderr
     report = json.loads((d / 'weekly' / 'monitor.json').read_text())
     dates = [s['date'] for s in report['series']]
-    assert report['frequency'] == 'weekly' and len(dates) == 13 and dates[-1] == '2026-01-01' and dates[0] == '2025-10-09'
+    assert report['frequency'] == 'weekly' and len(dates) == 13
+    assert dates[-1] == '2026-01-01' and dates[0] == '2025-10-09'
 
 def test_bad_input_one_line_exit_2(setup, tmp_path):
     d, _ = setup
@@ -86,10 +91,12 @@ def test_bad_input_one_line_exit_2(setup, tmp_path):
     onnx.save(proto, str(tmp_path / 'bare.onnx'))
     assert 'reference_profile' not in ChurnScorer.load(tmp_path / 'bare.onnx').metadata
     (tmp_path / 'monitor.json').write_text('{"verdict": "ok"}')   # an earlier report: must survive a failed run
-    for args, message in [(['--model', str(tmp_path / 'bare.onnx'), '--data', str(d / 'shop')], 'no reference_profile in the model metadata'),
-                          (['--model', str(d / 'out' / 'model.onnx'), '--data', str(tmp_path / 'nowhere')], 'no such folder'),
-                          (['--model', str(tmp_path / 'missing.onnx'), '--data', str(d / 'shop')], 'no such file'),
-                          (['--model', str(d / 'out' / 'model.onnx'), '--data', str(d / 'shop'), '--days', '0'], 'days must be at least 1')]:
+    good, shop = str(d / 'out' / 'model.onnx'), str(d / 'shop')
+    bare = str(tmp_path / 'bare.onnx')
+    for args, message in [(['--model', bare, '--data', shop], 'no reference_profile in the model metadata'),
+                          (['--model', good, '--data', str(tmp_path / 'nowhere')], 'no such folder'),
+                          (['--model', str(tmp_path / 'missing.onnx'), '--data', shop], 'no such file'),
+                          (['--model', good, '--data', shop, '--days', '0'], 'days must be at least 1')]:
         r = monitor(tmp_path, *args, '--output', str(tmp_path), '--no-track')
         assert r.returncode == 2, (args, r.returncode, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1 and message in r.stderr, r.stderr
@@ -98,7 +105,8 @@ def test_bad_input_one_line_exit_2(setup, tmp_path):
 def test_metrics_on_a_real_tracking_server(setup):
     from mlflow import MlflowClient
     d, url = setup
-    r = monitor(d, '--model', 'models:/mirador-churn@candidate', '--data', 'drifted', '--output', 'tracked', '--tracking-uri', url)
+    r = monitor(d, '--model', 'models:/mirador-churn@candidate', '--data', 'drifted', '--output', 'tracked',
+                '--tracking-uri', url)
     assert r.returncode == 1, r.stderr
     report = json.loads((d / 'tracked' / 'monitor.json').read_text())
     c = MlflowClient(url, url)
@@ -106,12 +114,13 @@ def test_metrics_on_a_real_tracking_server(setup):
     [mon] = c.search_runs([exp.experiment_id])
     assert mon.info.status == 'FINISHED'
     assert mon.data.tags['verdict'] == 'breached' and mon.data.tags['registered_model_version'] == '1'
-    assert mon.data.tags['model_version'] == report['model_version'] and mon.data.params['model'] == 'models:/mirador-churn@candidate'
-    history = c.get_metric_history(mon.info.run_id, 'score_psi')
-    assert [m.step for m in sorted(history, key=lambda m: m.step)] == list(range(30))
-    assert [round(m.value, 12) for m in sorted(history, key=lambda m: m.step)] == [round(s['score_psi'], 12) for s in report['series']]
+    assert mon.data.tags['model_version'] == report['model_version']
+    assert mon.data.params['model'] == 'models:/mirador-churn@candidate'
     import pandas as pd
-    assert [m.timestamp for m in sorted(history, key=lambda m: m.step)] == [pd.Timestamp(s['date']).value // 10**6 for s in report['series']]
+    history = sorted(c.get_metric_history(mon.info.run_id, 'score_psi'), key=lambda m: m.step)
+    assert [m.step for m in history] == list(range(30))
+    assert [round(m.value, 12) for m in history] == [round(s['score_psi'], 12) for s in report['series']]
+    assert [m.timestamp for m in history] == [pd.Timestamp(s['date']).value // 10**6 for s in report['series']]
     assert mon.data.metrics['breached'] == 1.0 and 'psi_days_since_last_order' in mon.data.metrics
     assert len(c.get_metric_history(mon.info.run_id, 'cohort_realized_auc')) == 30
     assert sorted(a.path for a in c.list_artifacts(mon.info.run_id)) == FILES
@@ -135,7 +144,8 @@ def test_database_url_gives_the_folder_report(setup):
     assert a['current']['quality'] == b['current']['quality'] and a['verdict'] == b['verdict']
     for x, y in zip(a['series'] + a['cohorts'], b['series'] + b['cohorts']):
         assert x['date'] == y['date'] and x['n_customers'] == y['n_customers'], (x, y)
-        for k in ('score_psi', 'estimated_auc', 'estimated_churn_rate', 'max_feature_psi'): assert abs(x[k] - y[k]) < 1e-9, (k, x, y)
+        for k in ('score_psi', 'estimated_auc', 'estimated_churn_rate', 'max_feature_psi'):
+            assert abs(x[k] - y[k]) < 1e-9, (k, x, y)
 
 def test_postgresql_url_gives_the_folder_report(setup):
     "The monitor inside PostgreSQL (features, labels and input quality in SQL) matches the folder's report"
@@ -152,14 +162,17 @@ def test_postgresql_url_gives_the_folder_report(setup):
     try:
         db_url = url.rsplit('/', 1)[0] + '/' + name
         with Database(db_url) as db: write_tables(db, generate_synthetic(**SHOP))
-        r = monitor(d, '--model', 'out/model.onnx', '--data', db_url, '--output', 'from_pg', '--days', '3', '--no-track')
+        args = ['--model', 'out/model.onnx', '--days', '3', '--no-track']
+        r = monitor(d, *args, '--data', db_url, '--output', 'from_pg')
         assert r.returncode == 0, r.stderr
         assert url.split('@')[0].split(':')[-1] not in r.stdout + r.stderr   # the password is never printed
-        r = monitor(d, '--model', 'out/model.onnx', '--data', 'shop', '--output', 'from_folder3', '--days', '3', '--no-track')
+        r = monitor(d, *args, '--data', 'shop', '--output', 'from_folder3')
+        assert r.returncode == 0, r.stderr
         a, b = (json.loads((d / o / 'monitor.json').read_text()) for o in ('from_folder3', 'from_pg'))
         assert a['current']['quality'] == b['current']['quality'] and a['verdict'] == b['verdict']
         for x, y in zip(a['series'] + a['cohorts'], b['series'] + b['cohorts']):
             assert x['date'] == y['date'] and x['n_customers'] == y['n_customers'], (x, y)
-            for k in ('score_psi', 'estimated_auc', 'estimated_churn_rate', 'max_feature_psi'): assert abs(x[k] - y[k]) < 1e-9, (k, x, y)
+            for k in ('score_psi', 'estimated_auc', 'estimated_churn_rate', 'max_feature_psi'):
+                assert abs(x[k] - y[k]) < 1e-9, (k, x, y)
     finally:
         with Database(url) as admin: admin.con.execute(f'DROP DATABASE {name} WITH (FORCE)')
