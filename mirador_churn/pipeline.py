@@ -62,7 +62,8 @@ def prepare_output(output:str|Path, # the folder the user asked for
         if not os.access(out.parent, os.W_OK | os.X_OK): raise PermissionError(errno.EACCES, 'Permission denied')
         run_dir = Path(tempfile.mkdtemp(dir=out.parent, prefix=f'.{out.name}-{os.getpid()}-'))
     except OSError as e:
-        raise ConfigError(f"--output {out}: cannot write in {out.parent.absolute()} ({e.strerror or one_line(e)})") from None
+        why = e.strerror or one_line(e)
+        raise ConfigError(f"--output {out}: cannot write in {out.parent.absolute()} ({why})") from None
     run_dir.chmod(0o777 & ~_umask())
     return run_dir
 
@@ -135,7 +136,8 @@ def _from_database(url:str, cfg:ChurnConfig, n_cutoffs:int)->tuple:
         first, end = db.bounds()
         cutoffs = default_cutoffs(end, cfg, n_cutoffs)
         table = sql_training_table(db, cfg, cutoffs)
-        n = db.query("SELECT (SELECT COUNT(*) FROM customers) AS customers, (SELECT COUNT(*) FROM orders) AS orders").iloc[0]
+        n = db.query("SELECT (SELECT COUNT(*) FROM customers) AS customers, "
+                     "(SELECT COUNT(*) FROM orders) AS orders").iloc[0]
         facts = dict(source=f"database {db.safe_url}", customers=int(n.customers), orders=int(n.orders),
                      first_order=pd.Timestamp(first), end=pd.Timestamp(end), checksum=_table_checksum(table))
     return cutoffs, table, facts
@@ -183,10 +185,13 @@ def load_training_data(data_source:str='synthetic', # 'synthetic', a data folder
     if is_database_url(data_source): cutoffs, table, facts = _from_database(data_source, cfg, n_cutoffs)
     elif str(data_source).startswith('spark:'): cutoffs, table, facts = _from_spark(data_source, cfg, n_cutoffs)
     elif data_source == 'synthetic':
-        if n_customers < 10: raise ConfigError(f"--n-customers must be at least 10 for a trainable shop, got {n_customers}")
+        if n_customers < 10:
+            raise ConfigError(f"--n-customers must be at least 10 for a trainable shop, got {n_customers}")
         ds = generate_synthetic(n_customers, 10 * n_customers, seed)
         cutoffs, table, facts = _from_tables(ds, f"synthetic shop (seed {seed})", cfg, n_cutoffs)
-    else: cutoffs, table, facts = _from_tables(load_dataset(data_source), f"folder {redact(data_source)}", cfg, n_cutoffs)
+    else:
+        ds = load_dataset(data_source)
+        cutoffs, table, facts = _from_tables(ds, f"folder {redact(data_source)}", cfg, n_cutoffs)
     parts = time_split(table, cfg)
     _check_classes(parts, cutoffs)
     return TrainingData([pd.Timestamp(c) for c in cutoffs], *parts, **facts)
@@ -213,7 +218,8 @@ def retention_metrics(y, # true labels, 0/1
     for s in shares:
         k, pct = max(1, int(round(len(p) * s))), round(s * 100)
         top = order[:k]
-        out |= {f'precision_top_{pct}': float(y[top].mean()), f'recall_top_{pct}': float(y[top].sum() / max(1, y.sum())),
+        out |= {f'precision_top_{pct}': float(y[top].mean()),
+                f'recall_top_{pct}': float(y[top].sum() / max(1, y.sum())),
                 f'threshold_top_{pct}': float(p[top[-1]])}
     return out
 
@@ -233,7 +239,8 @@ class Fitted:
     @property
     def metrics(self)->dict:
         "The ChurnMLP's test metrics: floats, and the row count `n` as an integer"
-        return {k: int(v) if k == 'n' else float(v) for k, v in self.comparison.loc['ChurnMLP'].items() if np.isfinite(v)}
+        row = self.comparison.loc['ChurnMLP']
+        return {k: int(v) if k == 'n' else float(v) for k, v in row.items() if np.isfinite(v)}
 
 # %% ../nbs/04a_pipeline.ipynb #fc8ed546
 def _compare(y, scores:dict)->pd.DataFrame:
@@ -278,8 +285,8 @@ def _figures(fitted:Fitted, data:TrainingData)->dict:
     "File name → matplotlib Figure, drawn by the model page's plot functions on the test cutoff"
     y = data.test.churned.to_numpy()
     probabilities = {k: s for k, s in fitted.scores.items() if ((s >= 0) & (s <= 1)).all()}   # not the recency rule
-    return {'training_curves.png': plot_training_curves(fitted.history, fitted.best_epoch), 'roc.png': plot_roc(y, fitted.scores),
-            'calibration.png': plot_calibration(y, probabilities)}
+    return {'training_curves.png': plot_training_curves(fitted.history, fitted.best_epoch),
+            'roc.png': plot_roc(y, fitted.scores), 'calibration.png': plot_calibration(y, probabilities)}
 
 def _reference_profile(fitted:Fitted, data:TrainingData)->dict:
     "`{'reference_profile': json}` for the ONNX metadata, when the monitoring page offers `reference_profile`"
@@ -312,8 +319,8 @@ def _record(data:TrainingData, fitted:Fitted, cfg:ChurnConfig, hashes:dict)->dic
     for r in models.values(): r['n'] = int(r['n'])
     return dict(model=models['ChurnMLP'], baselines={k: v for k, v in models.items() if k != 'ChurnMLP'},
                 gate=dict(metric='roc_auc', min_auc=fitted.train_cfg.min_auc, passed=True),
-                training=dict(best_epoch=fitted.best_epoch, epochs_run=fitted.epochs_run, stop_reason=fitted.stop_reason,
-                              **{k: v for k, v in asdict(fitted.train_cfg).items()}),
+                training=dict(best_epoch=fitted.best_epoch, epochs_run=fitted.epochs_run,
+                              stop_reason=fitted.stop_reason, **asdict(fitted.train_cfg)),
                 data=dict(source=data.source, checksum=data.checksum, customers=data.customers, orders=data.orders,
                           first_order=str(data.first_order.date()), end=str(data.end.date()),
                           rows=dict(train=len(data.train), valid=len(data.valid), test=len(data.test))),
@@ -334,10 +341,12 @@ def write_outputs(run_dir:Path, # from `prepare_output`
             **_reference_profile(fitted, data)}
     files = [export_onnx(fitted.model, run_dir / 'model.onnx', meta)]
     for name, fig in _figures(fitted, data).items():
-        files.append(atomic_write(run_dir / name, lambda t, f=fig: f.savefig(t, format='png', dpi=110, bbox_inches='tight')))
+        save = lambda t, f=fig: f.savefig(t, format='png', dpi=110, bbox_inches='tight')
+        files.append(atomic_write(run_dir / name, save))
     files.append(atomic_write(run_dir / 'model_card.md', lambda t: Path(t).write_text(model_card(data, fitted, cfg))))
     record = _json_safe(_record(data, fitted, cfg, {p.name: _sha256(p) for p in files}))
-    files.append(atomic_write(run_dir / 'metrics.json', lambda t: Path(t).write_text(json.dumps(record, indent=2, allow_nan=False))))
+    text = json.dumps(record, indent=2, allow_nan=False)
+    files.append(atomic_write(run_dir / 'metrics.json', lambda t: Path(t).write_text(text)))
     for p in files: p.chmod(0o666 & ~_umask())
     return [run_dir / f for f in OUTPUT_FILES]
 
@@ -346,7 +355,8 @@ def _table(df:pd.DataFrame, cols:dict, fmt:str='{:.4f}')->str:
     "A Markdown table of `df`'s columns `cols` (column → header), '–' where a value is missing"
     cell = lambda v: '–' if _missing(v) else fmt.format(v) if isinstance(v, (float, np.floating)) else str(v)
     head = '| model | ' + ' | '.join(cols.values()) + ' |\n|---|' + '---|' * len(cols)
-    return head + ''.join(f"\n| {name} | " + ' | '.join(cell(r.get(c)) for c in cols) + ' |' for name, r in df.iterrows())
+    rows = [f"| {name} | " + ' | '.join(cell(r.get(c)) for c in cols) + ' |' for name, r in df.iterrows()]
+    return '\n'.join([head, *rows])
 
 def _lift_note(cmp:pd.DataFrame)->str:
     "A sentence when a baseline's top-decile lift beats the ChurnMLP's"
@@ -354,7 +364,8 @@ def _lift_note(cmp:pd.DataFrame)->str:
     better = better[better > cmp.loc['ChurnMLP', 'lift_top_decile']]
     if better.empty: return "The ChurnMLP has the highest top-decile lift of the four."
     return (f"**Note:** the ChurnMLP's top-decile lift ({cmp.loc['ChurnMLP', 'lift_top_decile']:.2f}) is below that of "
-            + ', '.join(f"the {k} ({v:.2f})" for k, v in better.items()) + "; for contacting the top 10% only, prefer it.")
+            + ', '.join(f"the {k} ({v:.2f})" for k, v in better.items())
+            + "; for contacting the top 10% only, prefer it.")
 
 # %% ../nbs/04a_pipeline.ipynb #a7fbd01f
 def model_card(data:TrainingData, fitted:Fitted, cfg:ChurnConfig|None=None)->str:
@@ -431,12 +442,13 @@ def _git_commit()->str|None:
 def run_tags(data:TrainingData)->dict:
     "Run tags: the package version, the git commit of a clone, the data's checksum and source"
     commit = _git_commit()
-    return {'mirador_churn.version': mirador_churn.__version__, 'data_checksum': data.checksum, 'data_source': data.source,
-            **({'mlflow.source.git.commit': commit.removesuffix('-dirty'), 'git_commit': commit} if commit else {})}
+    return {'mirador_churn.version': mirador_churn.__version__, 'data_checksum': data.checksum,
+            'data_source': data.source, **({'mlflow.source.git.commit': commit.removesuffix('-dirty'), 'git_commit': commit} if commit else {})}
 
 def run_name(data:TrainingData)->str:
     "A run name a person recognises: the source, the data's last day, and when it was trained"
-    return f"{data.source} to {(data.end - pd.Timedelta(days=1)).date()} · trained {pd.Timestamp.now('UTC'):%Y-%m-%d %H:%M} UTC"
+    last_day, now = (data.end - pd.Timedelta(days=1)).date(), pd.Timestamp.now('UTC')
+    return f"{data.source} to {last_day} · trained {now:%Y-%m-%d %H:%M} UTC"
 
 # %% ../nbs/04a_pipeline.ipynb #952e234b
 def track_run(tracker:Tracker, # started with `Tracker.start`
@@ -445,11 +457,12 @@ def track_run(tracker:Tracker, # started with `Tracker.start`
               register:bool=True, # register the model as a new `candidate`
               model_name:str='mirador-churn', # registered model name
              )->dict|None:
-    "The track step: metrics, curves, files and the ONNX model in the run; a new `candidate` version; the registry outcome"
+    "The track step: metrics, curves, files and the ONNX model in the run; a new `candidate` version"
     cmp = fitted.comparison
     tracker.log_history(fitted.history)
     tracker.log_metrics({f'test_{k}': v for k, v in cmp.loc['ChurnMLP'].items()} |
-                        {f"baseline_{n.replace(' ', '_')}_{k}": v for n in cmp.index[1:] for k, v in cmp.loc[n].items()})
+                        {f"baseline_{n.replace(' ', '_')}_{k}": v
+                         for n in cmp.index[1:] for k, v in cmp.loc[n].items()})
     tracker.log_metrics({'best_epoch': fitted.best_epoch, 'epochs_run': fitted.epochs_run})
     tracker.log_artifacts([run_dir / f for f in OUTPUT_FILES if f != 'model.onnx'])
     model_uri = tracker.log_onnx(run_dir / 'model.onnx', data.test[list(FEATURES)].to_numpy(np.float32)[:5])
@@ -488,7 +501,8 @@ class TrainResult:
 # %% ../nbs/04a_pipeline.ipynb #b22b6820
 class _Clock:
     "Seconds per named step; announces each step when `show`"
-    def __init__(self, show:bool): self.show, self.t0, self.seconds, self.name, self.t = show, time.perf_counter(), {}, None, None
+    def __init__(self, show:bool):
+        self.show, self.t0, self.seconds, self.name, self.t = show, time.perf_counter(), {}, None, None
     def __call__(self, name:str):
         self.stop()
         self.name, self.t = name, time.perf_counter()
@@ -525,7 +539,8 @@ def train(data_source:str='synthetic', # 'synthetic', a data folder (Parquet or 
     run_dir = prepare_output(out)
     try:
         tracker = Tracker(tracking_uri, experiment, artifact_location, enabled=track)
-        if track and not tracker.check(): _say(f"{tracker.problem}; training without tracking, the files are the record")
+        if track and not tracker.check():
+            _say(f"{tracker.problem}; training without tracking, the files are the record")
         clock('data')
         data = load_training_data(data_source, n_customers, seed, cfg, n_cutoffs)
         used = replace(tcfg, batch_size=tcfg.batch_size or max(64, len(data.train) // 200))
@@ -544,7 +559,8 @@ def train(data_source:str='synthetic', # 'synthetic', a data folder (Parquet or 
     clock.stop()
     return TrainResult(**result, seconds=clock.seconds, total_seconds=clock.total, data_source=data.source,
                        cutoffs=[str(c.date()) for c in data.cutoffs], tracking_uri=tracker.safe_uri if track else None,
-                       ui_command=ui_command(tracker.uri) if tracker.active else None, experiment=experiment if track else None,
+                       ui_command=ui_command(tracker.uri) if tracker.active else None,
+                       experiment=experiment if track else None,
                        run_id=tracker.run_id if tracker.active else None, run_name=name if tracker.active else None,
                        tracking_problem=tracker.problem)
 
@@ -572,14 +588,16 @@ SUMMARY_COLUMNS = {'roc_auc': 'ROC AUC', 'pr_auc': 'PR AUC', 'brier': 'Brier', '
 @patch
 def summary(self:TrainResult)->str:
     "The end-of-run summary a person reads"
-    table = self.comparison[list(SUMMARY_COLUMNS)].rename(columns=SUMMARY_COLUMNS).to_string(float_format='{:.4f}'.format, na_rep='–')
-    lines = [f"Trained on {self.data_source}; test cutoff {self.cutoffs[-1]} ({self.metrics['n']:,} customers, churn rate "
-             f"{self.metrics['churn_rate']:.3f}).", '', table, '',
+    table = (self.comparison[list(SUMMARY_COLUMNS)].rename(columns=SUMMARY_COLUMNS)
+             .to_string(float_format='{:.4f}'.format, na_rep='–'))
+    lines = [f"Trained on {self.data_source}; test cutoff {self.cutoffs[-1]} "
+             f"({self.metrics['n']:,} customers, churn rate {self.metrics['churn_rate']:.3f}).", '', table, '',
              f"Training: kept epoch {self.best_epoch} of {self.epochs_run}; {self.stop_reason}.",
-             "Time: " + ', '.join(f"{k} {v:.1f} s" for k, v in self.seconds.items()) + f"; total {self.total_seconds:.1f} s.",
+             "Time: " + ', '.join(f"{k} {v:.1f} s" for k, v in self.seconds.items())
+             + f"; total {self.total_seconds:.1f} s.",
              f"Files: {', '.join(p.name for p in self.files)} in {self.output}."]
-    if self.run_id: lines.append(f"MLflow: run \"{self.run_name}\" in experiment {self.experiment} at {self.tracking_uri}; "
-                                 f"open it with: {self.ui_command}")
+    if self.run_id: lines.append(f"MLflow: run \"{self.run_name}\" in experiment {self.experiment} "
+                                 f"at {self.tracking_uri}; open it with: {self.ui_command}")
     elif self.tracking_uri: lines.append(f"MLflow: not tracked at {self.tracking_uri} ({self.tracking_problem}).")
     else: lines.append("MLflow: tracking off.")
     return '\n'.join(lines + _registry_lines(self))
@@ -590,10 +608,13 @@ def _registry_lines(r:TrainResult)->list:
     reg = r.registered
     if not reg: return [] if not r.run_id else ["Registry: not registered."]
     ch = reg['champion']
-    fig = lambda d: f"test ROC AUC {d['test_roc_auc']:.4f}, Brier {d['brier']:.4f}" if d.get('test_roc_auc') is not None else 'no figures'
-    out = [f"Registry: {reg['name']} version {reg['version']} is the new candidate ({fig(reg)}); training never moves the champion."]
+    def fig(d): return ('no figures' if d.get('test_roc_auc') is None or d.get('brier') is None
+                        else f"test ROC AUC {d['test_roc_auc']:.4f}, Brier {d['brier']:.4f}")
+    out = [f"Registry: {reg['name']} version {reg['version']} is the new candidate ({fig(reg)}); "
+           "training never moves the champion."]
     if ch: out.append(f"The champion is version {ch['version']} ({fig(ch)}), measured on its own test cutoff: "
                       f"compare the two on one cohort with churn_promote.")
     else: out.append("There is no champion yet: churn_promote makes the candidate one.")
-    out.append(f"{r.output / 'model.onnx'} is this run's model, not the champion; the champion is models:/{reg['name']}@champion.")
+    out.append(f"{r.output / 'model.onnx'} is this run's model, not the champion; "
+               f"the champion is models:/{reg['name']}@champion.")
     return out

@@ -40,7 +40,7 @@ def _bounded_http():
 
 @contextlib.contextmanager
 def _hush():
-    "Swallow what MLflow prints on its own: 'View run at' links that repeat the URI (password included), registration chatter"
+    "Swallow what MLflow prints on its own: links that repeat the URI (password included), registration chatter"
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()): yield
 
 # %% ../nbs/04_tracking.ipynb #6e1a02fe
@@ -84,7 +84,8 @@ def _reachable(uri:str, timeout:float)->str|None:
         path = Path(u.path[1:] if u.scheme == 'sqlite' and u.path.startswith('/') else u.path or uri)
         folder = path.parent if u.scheme == 'sqlite' else path
         while u.scheme != 'sqlite' and not folder.exists() and folder != folder.parent: folder = folder.parent
-        if not (folder.is_dir() and os.access(folder, os.W_OK)): return f"{redact(uri)}: {folder} is not a folder that can be written"
+        if not (folder.is_dir() and os.access(folder, os.W_OK)):
+            return f"{redact(uri)}: {folder} is not a folder that can be written"
     elif u.hostname:
         try: socket.create_connection((u.hostname, u.port or 5432), timeout=timeout).close()
         except OSError as e: return f"{redact(uri)} is unreachable ({one_line(e, 160)})"
@@ -115,7 +116,8 @@ def start(self:Tracker, params:dict, # logged as params; None values are left ou
         from mlflow.entities import Param
         c = self.client()
         exp = c.get_experiment_by_name(self.experiment)
-        eid = exp.experiment_id if exp else c.create_experiment(self.experiment, artifact_location=self.artifact_location)
+        eid = (exp.experiment_id if exp
+               else c.create_experiment(self.experiment, artifact_location=self.artifact_location))
         run = c.create_run(eid, run_name=run_name, tags={'mlflow.source.name': 'churn_train', **(tags or {})})
         ps = [Param(k, redact(str(v))[:6000]) for k, v in params.items() if v is not None]
         c.log_batch(run.info.run_id, params=ps)
@@ -140,7 +142,8 @@ def log_history(self:Tracker, history:pd.DataFrame, # one row per epoch: `epoch`
     now = int(time.time() * 1000)
     ms = [Metric(k, float(getattr(r, k)), now, int(r.epoch)) for r in history.itertuples() for k in columns]
     for i in range(0, len(ms), 900):
-        self._call('logging the training curves', lambda b=ms[i:i + 900]: self.client().log_batch(self.run_id, metrics=b))
+        log = lambda b=ms[i:i + 900]: self.client().log_batch(self.run_id, metrics=b)
+        self._call('logging the training curves', log)
 
 # %% ../nbs/04_tracking.ipynb #1c6c281c
 @patch
@@ -149,7 +152,8 @@ def log_artifacts(self:Tracker, paths:list, # local files
                  ):
     "Upload local files as run artifacts"
     for p in paths:
-        self._call(f'uploading {Path(p).name}', lambda p=p: self.client().log_artifact(self.run_id, str(p), artifact_path))
+        upload = lambda p=p: self.client().log_artifact(self.run_id, str(p), artifact_path)
+        self._call(f'uploading {Path(p).name}', upload)
 
 @patch
 def end(self:Tracker, status:str='FINISHED'):
@@ -182,8 +186,9 @@ def log_onnx(self:Tracker, onnx_path, # the exported model
         from mirador_churn.scoring import ChurnScorer
         sig = infer_signature(X_example, ChurnScorer.load(onnx_path).predict_proba(X_example))
         with _global_uris(self.uri), mlflow.start_run(run_id=self.run_id):
-            info = mlflow.onnx.log_model(onnx.load(str(onnx_path)), name='model', signature=sig, input_example=X_example,
-                                         save_as_external_data=False, onnx_execution_providers=['CPUExecutionProvider'])
+            info = mlflow.onnx.log_model(onnx.load(str(onnx_path)), name='model', signature=sig,
+                                         input_example=X_example, save_as_external_data=False,
+                                         onnx_execution_providers=['CPUExecutionProvider'])
         self.client().update_run(self.run_id, status='RUNNING')   # leaving `start_run` closed it: `end` decides
         return info.model_uri
     return self._call('logging the ONNX model', _log)
@@ -244,7 +249,8 @@ def _lookup(uri:str, tracking_uri:str):
     ref, c = uri[len('models:/'):], MlflowClient(tracking_uri, tracking_uri)
     if '@' in ref: return c.get_model_version_by_alias(*ref.split('@', 1))
     name, _, version = ref.rpartition('/')
-    if not name or not version.isdigit(): raise ConfigError(f"{uri}: expected models:/NAME@ALIAS or models:/NAME/VERSION")
+    if not name or not version.isdigit():
+        raise ConfigError(f"{uri}: expected models:/NAME@ALIAS or models:/NAME/VERSION")
     return c.get_model_version(name, version)
 
 # %% ../nbs/04_tracking.ipynb #03dcbe2a
@@ -277,9 +283,11 @@ def _download(uri, mv, store:str, dest:Path, want:str|None)->Path:
         try:
             with _bounded_http(), _global_uris(store):
                 mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{mv.name}/{mv.version}", dst_path=str(tmp))
-        except Exception as e: raise ConfigError(f"{uri}: download from {redact(store)} failed ({one_line(e, 200)})") from None
+        except Exception as e:
+            raise ConfigError(f"{uri}: download from {redact(store)} failed ({one_line(e, 200)})") from None
         found = sorted(tmp.rglob('*.onnx'))
-        if len(found) != 1: raise ConfigError(f"{uri}: expected one .onnx file in version {mv.version}, found {len(found)}")
+        if len(found) != 1:
+            raise ConfigError(f"{uri}: expected one .onnx file in version {mv.version}, found {len(found)}")
         if want and _sha256(found[0]) != want:
             raise ConfigError(f"{uri}: the downloaded file's SHA-256 differs from the version's onnx_sha256 tag")
         rel = found[0].relative_to(tmp)
