@@ -56,9 +56,10 @@ def client(url):
     from mlflow import MlflowClient
     return MlflowClient(url, url)
 
-def score(path, X): return ort.InferenceSession(str(path), providers=['CPUExecutionProvider']).run(None, {'features': X})[0]
+def score(path, X):
+    return ort.InferenceSession(str(path), providers=['CPUExecutionProvider']).run(None, {'features': X})[0]
 
-# --- the registry: a candidate, never a champion ---------------------------------------------------------------------------------
+# --- the registry: a candidate, never a champion ----------------------------------------------------------------------
 
 def test_train_registers_candidates_and_never_moves_the_champion(mlflow_server, tmp_path):
     from mirador_churn.tracking import resolve_model
@@ -66,7 +67,8 @@ def test_train_registers_candidates_and_never_moves_the_champion(mlflow_server, 
     r = run([tool('churn_train'), *FAST, '--output', str(out), '--tracking-uri', mlflow_server, '--experiment', 'ci'], cwd=tmp_path)
     assert listing(out) == FILES and out.is_symlink()
     assert 'mirador-churn version 1 is the new candidate' in r.stdout and 'There is no champion yet' in r.stdout, r.stdout
-    assert f'mlflow ui' not in r.stdout and f'open {mlflow_server}' in r.stdout   # a server: its address, not `mlflow ui`
+    # a server: its address, not `mlflow ui`
+    assert f'mlflow ui' not in r.stdout and f'open {mlflow_server}' in r.stdout
     c = client(mlflow_server)
     [run1] = c.search_runs([c.get_experiment_by_name('ci').experiment_id])
     m = json.loads((out / 'metrics.json').read_text())
@@ -76,21 +78,25 @@ def test_train_registers_candidates_and_never_moves_the_champion(mlflow_server, 
     assert (p['seed'], p['label.horizon_days'], p['n_customers']) == ('42', '90', '600') and 'train.seed' not in p
     assert p['train.batch_size'] == str(m['training']['batch_size']) == str(max(64, m['data']['rows']['train'] // 200))
     assert p['label.test_cutoff'] == m['cutoffs']['test'] and 'None' not in p.values() and 'null' not in p.values()
-    assert run1.data.tags['mirador_churn.version'] and len(run1.data.tags['mlflow.source.git.commit']) == 40   # run from a clone
+    # run from a clone
+    assert run1.data.tags['mirador_churn.version'] and len(run1.data.tags['mlflow.source.git.commit']) == 40
     assert run1.data.metrics['test_roc_auc'] == m['model']['roc_auc']
-    assert {'baseline_gradient_boosting_roc_auc', 'test_precision_top_10', 'test_recall_top_5', 'baseline_logistic_regression_mean_predicted'} <= set(run1.data.metrics)
+    assert {'baseline_gradient_boosting_roc_auc', 'test_precision_top_10', 'test_recall_top_5',
+            'baseline_logistic_regression_mean_predicted'} <= set(run1.data.metrics)
     assert len(c.get_metric_history(run1.info.run_id, 'valid_auc')) >= 2
     assert {a.path for a in c.list_artifacts(run1.info.run_id)} == set(FILES) - {'model.onnx'}
     # metrics.json: no null, integers as integers, mean_predicted for every model with probabilities
     text = (out / 'metrics.json').read_text()
     assert 'null' not in text and 'NaN' not in text and isinstance(m['model']['n'], int)
     assert all('mean_predicted' in m['baselines'][k] for k in ('logistic regression', 'gradient boosting'))
-    assert 'mean_predicted' not in m['baselines']['recency rule']          # days since the last order are not probabilities
+    # days since the last order are not probabilities
+    assert 'mean_predicted' not in m['baselines']['recency rule']
     assert {f'{k}_top_{p}' for k in ('precision', 'recall', 'threshold') for p in (5, 10, 20)} <= set(m['model'])
     assert m['files'] == {f: sha(out / f) for f in FILES if f != 'metrics.json'}
     # the version: tags at full precision, descriptions, candidate only
     v1 = c.get_model_version_by_alias('mirador-churn', 'candidate')
-    assert str(v1.version) == '1' and float(v1.tags['test_roc_auc']) == m['model']['roc_auc'] and float(v1.tags['brier']) == m['model']['brier']
+    assert str(v1.version) == '1' and float(v1.tags['test_roc_auc']) == m['model']['roc_auc']
+    assert float(v1.tags['brier']) == m['model']['brier']
     assert v1.tags['onnx_sha256'] == sha(out / 'model.onnx') and v1.tags['data_checksum'] == m['data']['checksum']
     assert v1.description.startswith('Trained on synthetic shop') and c.get_registered_model('mirador-churn').description
     with pytest.raises(Exception, match='not found'): c.get_model_version_by_alias('mirador-churn', 'champion')
@@ -110,7 +116,8 @@ def test_train_registers_candidates_and_never_moves_the_champion(mlflow_server, 
 def test_a_failed_gate_exits_2_marks_the_run_failed_and_registers_nothing(mlflow_server, tmp_path):
     r = run([tool('churn_train'), *FAST, '--min-auc', '0.999', '--output', str(tmp_path / 'out'), '--tracking-uri', mlflow_server,
              '--experiment', 'gate', '--model-name', 'never-registered'], cwd=tmp_path, check=False)
-    assert r.returncode == 2 and r.stderr.strip().startswith('churn_train: error: gate failed: test roc_auc') and 'Traceback' not in r.stderr
+    assert r.returncode == 2 and 'Traceback' not in r.stderr
+    assert r.stderr.strip().startswith('churn_train: error: gate failed: test roc_auc')
     assert len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / 'out').exists() and leftovers(tmp_path, 'out') == []
     c = client(mlflow_server)
@@ -121,11 +128,13 @@ def test_bad_data_exits_2_with_the_validation_message(tmp_path):
     from mirador_churn.data import generate_synthetic, save_dataset
     ds = generate_synthetic(200, 2000)
     save_dataset(ds._replace(orders=ds.orders.assign(amount=ds.orders.amount.where(ds.orders.index != 5, -3.0))), tmp_path / 'bad')
-    r = run([tool('churn_train'), '--data-source', str(tmp_path / 'bad'), '--no-track', '--output', str(tmp_path / 'out')], cwd=tmp_path, check=False)
-    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and 'orders.amount' in r.stderr and 'row 5' in r.stderr, r.stderr
+    r = run([tool('churn_train'), '--data-source', str(tmp_path / 'bad'), '--no-track', '--output', str(tmp_path / 'out')],
+            cwd=tmp_path, check=False)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert 'orders.amount' in r.stderr and 'row 5' in r.stderr, r.stderr
     assert not (tmp_path / 'out').exists()
 
-# --- output paths that cannot be written: found before any work ------------------------------------------------------------------
+# --- output paths that cannot be written: found before any work -------------------------------------------------------
 
 @pytest.mark.parametrize('case', ['a file', 'a read-only file system', 'a read-only folder', 'a folder of other files'])
 def test_unwritable_output_is_found_before_the_work(case, tmp_path):
@@ -144,7 +153,7 @@ def test_unwritable_output_is_found_before_the_work(case, tmp_path):
     if case == 'a file': assert out.read_text() == 'not a folder'
     if case == 'a folder of other files': assert listing(out) == ['thesis.tex']
 
-# --- all or nothing: a real kill between file writes, two runs at once ----------------------------------------------------------
+# --- all or nothing: a real kill between file writes, two runs at once ------------------------------------------------
 
 KILL_AFTER = '''
 import os, signal, sys
@@ -152,7 +161,8 @@ import mirador_churn.pipeline as p
 real = p.atomic_write
 def atomic_write(path, write):
     out = real(path, write)
-    if os.path.basename(str(path)) == sys.argv[1]: os.kill(os.getpid(), signal.SIGKILL)   # a real kill, between two files
+    # a real kill, between two files
+    if os.path.basename(str(path)) == sys.argv[1]: os.kill(os.getpid(), signal.SIGKILL)
     return out
 p.atomic_write = atomic_write
 from mirador_churn.cli import churn_train, run_cli
@@ -222,7 +232,8 @@ def test_two_concurrent_runs_into_one_folder_never_mix(first_set, tmp_path):
                 d = Path(os.path.realpath(out))
                 m = json.loads((d / 'metrics.json').read_text())
                 got = {f: sha(d / f) for f in m['files']}
-            except (FileNotFoundError, json.JSONDecodeError): continue   # the folder was replaced while read: read again
+            # the folder was replaced while read: read again
+            except (FileNotFoundError, json.JSONDecodeError): continue
             reads[0] += 1
             if got != m['files']: mixed.append(d.name)
             time.sleep(0.01)
@@ -237,7 +248,7 @@ def test_two_concurrent_runs_into_one_folder_never_mix(first_set, tmp_path):
     assert assert_complete(out)['training']['seed'] in (11, 12)
     assert leftovers(tmp_path, 'outputs') == [os.readlink(out)]
 
-# --- no tracking server ----------------------------------------------------------------------------------------------------------
+# --- no tracking server -----------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope='module')
 def untracked_seconds(tmp_path_factory):
@@ -290,7 +301,7 @@ def test_server_that_dies_mid_run_is_marked_failed_when_it_can_be(tmp_path):
         t.log_artifacts([__file__]); t.end()          # skipped, and one bounded attempt to mark the run FAILED
         assert time.perf_counter() - t0 < 15
 
-# --- secrets: every form, every place --------------------------------------------------------------------------------------------
+# --- secrets: every form, every place ---------------------------------------------------------------------------------
 
 PG = os.environ.get('MIRADOR_POSTGRES_URL')
 
@@ -351,7 +362,7 @@ def test_no_password_anywhere(form, pg_shop, mlflow_server, tmp_path):
     assert leaks == [], f"{form}: the password is in {leaks}"
     if r.returncode == 0: assert '***' in json.loads((out / 'metrics.json').read_text())['data']['source']
 
-# --- Spark as a data source ------------------------------------------------------------------------------------------------------
+# --- Spark as a data source -------------------------------------------------------------------------------------------
 
 def test_train_from_spark_matches_the_folder(tmp_path):
     import shutil
