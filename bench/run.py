@@ -22,7 +22,8 @@ from mirador_churn.features import FEATURES, ChurnConfig, build_training_table, 
 from mirador_churn.model import TrainConfig, predict_proba, train_model
 from mirador_churn.export import export_onnx
 from mirador_churn.scoring import ChurnScorer
-from mirador_churn.sql import Database, _assert_same_table, _typed, feature_sql
+from mirador_churn.sql import Database, _typed, feature_sql
+from mirador_churn.testing import assert_same_table
 
 def rss_bytes():
     with open('/proc/self/statm') as f: return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
@@ -75,7 +76,7 @@ def main():
         with Database('duckdb:///:memory:') as db:
             for name, df in zip(ds._fields, ds): db.con.register(name, df)   # the same in-memory tables, no copy
             in_db = _typed(db.query(feature_sql(ChurnConfig(), cutoff)), True)
-    _assert_same_table(in_db, table)   # equal to float32 precision, labels exactly
+    assert_same_table(in_db, table)   # equal to float32 precision, labels exactly
     figures['features_vs_duckdb_ratio'] = s_py.seconds / s_db.seconds
     del in_db
 

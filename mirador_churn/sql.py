@@ -15,7 +15,6 @@ from fastcore.basics import patch
 
 from .data import FREE_WEBMAIL, SCHEMA, ChurnDataset, ChurnError, ConfigError, redact
 from .features import COMMERCIAL_TLDS, EMAIL_PATTERN, FEATURES, ChurnConfig, _check_cutoff, default_cutoffs
-from .testing import assert_same_table as _assert_same_table   # bench/run.py imports it from here
 
 # %% auto #0
 __all__ = ['DIALECTS', 'REQUIRED_COLUMNS', 'feature_sql', 'DatabaseError', 'Database', 'write_tables', 'check_columns',
