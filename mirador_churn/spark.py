@@ -88,7 +88,8 @@ def spark_session(master:str|None=None, # default: `spark_master()`
         conf = Path(tempfile.gettempdir()) / 'mirador-churn-log4j2.properties'
         if not conf.is_file() or conf.read_text() != _LOG4J: conf.write_text(_LOG4J)
         b = (b.master(master).config('spark.driver.extraJavaOptions', f'-Dlog4j2.configurationFile=file:{conf}')
-             .config('spark.ui.enabled', 'false').config('spark.ui.showConsoleProgress', 'false'))
+             .config('spark.ui.enabled', 'false').config('spark.ui.showConsoleProgress', 'false')
+             .config('spark.sql.warehouse.dir', str(Path(tempfile.gettempdir()) / 'mirador-churn-spark-warehouse')))
     if shuffle_partitions: b = b.config('spark.sql.shuffle.partitions', str(shuffle_partitions))
     try:
         with _quiet(), _stderr_to(SPARK_LOG): spark = b.getOrCreate()
