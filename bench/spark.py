@@ -12,7 +12,7 @@ and the three tables must be equal (mirador_churn.testing.assert_same_table). Sp
 stages (the Spark UI's REST API on the driver, enabled for this session only): per stage the wall time, tasks, input
 bytes and shuffle bytes read/written. Then batch scoring of the feature rows at the data end: spark_scores (the ONNX
 model broadcast, ChurnScorer on the executors) against ChurnScorer on the driver, on the same cached rows; the
-probabilities must agree to 1e-6. The model is a quick one (pipeline.train on a 2,000-customer shop, no MLflow).
+probabilities must agree to 1e-6. The model is a quick one (train_model, 5 epochs on a 2,000-customer shop, export_onnx).
 OMP_NUM_THREADS is not set (bench/run.py does not set it either): every path may use both cores.
 Prints a table and writes JSON (default: bench/results/spark-<customers>.json).
 
@@ -162,10 +162,14 @@ def main():
     del t_spark; gc.collect()
 
     # batch scoring of the feature rows at the data end: Spark executors against ChurnScorer on the driver
-    with Stage(results, 'model', 'quick model: pipeline.train(n_customers=2000, track=False)'):
-        from mirador_churn.pipeline import train
-        train(n_customers=2000, output=tmp / 'model', track=False, progress=False)
-    model = tmp / 'model' / 'model.onnx'
+    with Stage(results, 'model', 'quick model: 2,000-customer shop, 5 epochs, export_onnx'):
+        from mirador_churn.model import TrainConfig, train_model
+        from mirador_churn.export import export_onnx
+        small = generate_synthetic(2000, 20_000, seed=42)
+        tt = build_training_table(small.customers, small.orders, cfg, default_cutoffs(small.orders, cfg, n=2), small.order_items)
+        last = tt.cutoff == tt.cutoff.max()
+        net, _ = train_model(tt[~last], tt[last], TrainConfig(max_epochs=5), progress=False)
+        model = export_onnx(net, tmp / 'model.onnx')
     end = pd.Timestamp(spark.sql("SELECT MAX(CAST(order_date AS TIMESTAMP_NTZ)) AS e FROM orders").toPandas().e[0])
     frame = S.spark_feature_frame(spark, end, cfg).cache()
     with Stage(results, 'spark', 'features at the data end, cached (count)'): n_rows = frame.count()
