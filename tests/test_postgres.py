@@ -1,5 +1,5 @@
 "The SQL features inside a real PostgreSQL server: parity with build_training_table, churn_train and churn_score on it, bad databases."
-import json, os, time, uuid
+import json, os, uuid
 import numpy as np, pandas as pd, pytest
 from conftest import run, tool
 from mirador_churn.data import generate_synthetic, save_dataset
@@ -65,11 +65,12 @@ def test_churn_train_and_churn_score_on_postgres(pg, tmp_path):
     a, b = pd.read_parquet(tmp_path / 'pg.parquet'), pd.read_parquet(tmp_path / 'files.parquet')
     assert a.customer_id.tolist() == b.customer_id.tolist() and np.abs(a.churn_probability - b.churn_probability).max() <= 1e-6
 
-def _fails(args, tmp_path, message, seconds=10):
-    t0 = time.perf_counter()
-    r = run([tool('churn_train'), *args, '--no-track', '--output', str(tmp_path / 'out')], cwd=tmp_path, check=False)
+def _fails(args, tmp_path, message):
+    # An unbounded connection attempt (TCP retries, no connect_timeout) would run into the subprocess's timeout; the
+    # wall time itself is not asserted: on a loaded 2-core machine the imports alone (torch, MLflow) take tens of seconds.
+    r = run([tool('churn_train'), *args, '--no-track', '--output', str(tmp_path / 'out')], cwd=tmp_path, check=False,
+            timeout=180)
     assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
-    assert time.perf_counter() - t0 < seconds + 10   # interpreter start and imports included
     assert not (tmp_path / 'out').exists()
     return r
 
