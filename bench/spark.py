@@ -16,30 +16,32 @@ probabilities must agree to 1e-6. The model is a quick one (train_model, 5 epoch
 OMP_NUM_THREADS is not set (bench/run.py does not set it either): every path may use both cores.
 Prints a table and writes JSON (default: bench/results/spark-<customers>.json).
 
-Measured (2 shared cores, load average 6-7 from another engineer's test suite; 300,000 customers / 3,000,000 orders,
-`python bench/spark.py --customers 300000 --orders 3000000`): the same 851,681-row table in 4.3 s in memory, 7.9 s in
-DuckDB over Parquet, 128 s on local[2] Spark (13.8 s session start, 8.0 s reading Parquet schemas, 102 s for the query:
-47 stages run and 46 skipped (reused exchanges), 177 s of executor time, 217 MB of shuffle written). Input: 2 partitions
-per table (one 9-51 MB file each; Spark splits by bytes and cores). Shuffle: 200 partitions set, AQE coalesces them.
-Scoring 246,969 rows: spark_scores 19.5 s on the 200-partition feature frame (one Python task per partition), 1.5 s
-after frame.coalesce(2); ChurnScorer on the driver 0.11 s. Spark loses on one machine: its cost is fixed overhead
-(session, planning, ~90 stages, Python workers) and per-row serialization that DuckDB and pandas do not pay.
+Measured (2 cores shared with another engineer's test suite, load average 6-7.5), `python bench/spark.py`
+(1,000,000 customers, 10,000,000 orders, 4 cutoffs; 302 MB of Parquet): the same 2,836,778-row table in 14.8 s in
+memory (load_dataset 10.3 s + build_training_table 4.5 s), 20.4 s in DuckDB over the Parquet files, 348 s on local[2]
+Spark (13.1 s session start, 8.2 s reading Parquet schemas, 323 s for the query: 40 stages run, 89 skipped as reused
+exchanges, 605 s of executor time, 835 MB of shuffle written; the largest stage writes 141 MB / 16.4 M raw rows for
+the orders-order_items join, the four per-cutoff aggregation stages read ~180 MB and write 35-60 MB each).
+Input: 2 partitions per table (one 28-172 MB file each). Shuffle: 200 partitions set, AQE coalesced to 2-4 tasks.
+Scoring 822,582 rows: spark_scores 29.9 s on the 200-partition cached feature frame (one Python task per partition),
+3.8 s after frame.coalesce(2); ChurnScorer on the driver 0.45 s. The 300,000 / 3,000,000 run: 4.3 s / 7.9 s / 128 s.
+Spark loses on one machine: fixed overhead (session, planning, ~130 stages, Python workers) and serialization.
 
 Scale-out (reasoning from these measurements; a cluster was not measured):
 - Input partitions follow the bytes: `spark.sql.files.maxPartitionBytes` (128 MB), so more data gives more scan
   tasks without a setting; write the history as many Parquet files (or partitioned by month) so the scan spreads.
 - Shuffle: feature_sql joins order_items to orders (a shuffle of raw rows, which grows with orders) and aggregates per
-  customer and cutoff (grows with customers x cutoffs). Measured: ~72 bytes of shuffle per order for 4 cutoffs.
+  customer and cutoff (grows with customers x cutoffs). Measured: ~88 bytes of shuffle per order for 4 cutoffs.
   Set `spark.sql.shuffle.partitions` to about shuffle bytes / 128 MB (AQE coalesces small ones; the default 200 is
   too many for small data: the cached feature frame keeps 200 partitions and scoring it pays 200 Python tasks).
 - Executors: every stage is a scan, hash aggregate or hash join, parallel by customer/order; wall time ~ executor
   time / cores + a fixed ~20-30 s. The collect of the training table into the driver (toArrow) does not scale out:
   at 1B orders write the table to Parquet from spark_feature_frame instead of spark_training_table's pandas result.
-- 1,000,000,000 orders (x333 the measured run; ESTIMATED by linear extrapolation of MEASURED throughput, which was
-  taken under load): executor time ~16 core-hours (67,800 order-cutoffs per core-second measured), so ~5 min on
-  200 cores (e.g. 50 executors x 4 cores, 8-16 GB each) plus overhead; ~71 GB of shuffle written (-> ~550-600
-  shuffle partitions of 128 MB); ~29 GB of Parquet input (-> ~235 scan tasks). The in-memory path would need ~100x
-  its measured peak memory and DuckDB one machine with fast disks for a ~71 GB spill; Spark is the one that spreads.
+- 1,000,000,000 orders (x100 the measured run; ESTIMATED by linear extrapolation of MEASURED throughput, which was
+  taken under load): executor time ~17 core-hours (66,000 order-cutoffs per core-second measured), so ~5 min on
+  200 cores (e.g. 50 executors x 4 cores, 8-16 GB each) plus overhead; ~82 GB of shuffle written (-> ~650
+  shuffle partitions of 128 MB); ~30 GB of Parquet input (-> ~235 scan tasks). The in-memory path would need ~100x
+  its measured peak memory (~325 GB) and DuckDB one machine with fast disks for an ~80 GB spill; Spark spreads it.
 """
 import argparse, gc, json, os, platform, resource, sys, tempfile, threading, time, urllib.request
 from pathlib import Path
