@@ -1,7 +1,7 @@
 """Benchmark of the training table on local Spark against DuckDB and the in-memory path, on the same Parquet files, in one run.
 
     python bench/spark.py                                     # 1,000,000 customers, 10,000,000 orders
-    python bench/spark.py --customers 20000 --orders 200000   # a run of about a minute
+    python bench/spark.py --customers 20000 --orders 200000   # the quick check: 2-5 minutes (mostly Spark's fixed costs)
 
 The shop is generated once (seed 42) and written once as Parquet (save_dataset) to a temporary folder. Then the same
 training table (`--cutoffs` rolling-origin cutoffs, `default_cutoffs`) is computed by
@@ -9,8 +9,8 @@ training table (`--cutoffs` rolling-origin cutoffs, `default_cutoffs`) is comput
   (b) DuckDB over the same Parquet files (views on read_parquet) + sql_training_table,
   (c) local Spark (`--master`, default local[2]): session start, read_parquet_tables, spark_training_table,
 and the three tables must be equal (mirador_churn.testing.assert_same_table). Spark's time is broken down by its own
-stages (the Spark UI's REST API on the driver, enabled for this session only): per stage the wall time, tasks, input
-bytes and shuffle bytes read/written. Then batch scoring of the feature rows at the data end: spark_scores (the ONNX
+stages (the Spark UI's REST API on the driver, enabled for this session only): per stage the wall time, tasks, executor
+time and shuffle bytes read/written (input bytes are not reported for these scans: the Parquet sizes are given). Then batch scoring of the feature rows at the data end: spark_scores (the ONNX
 model broadcast, ChurnScorer on the executors) against ChurnScorer on the driver, on the same cached rows; the
 probabilities must agree to 1e-6. The model is a quick one (train_model, 5 epochs on a 2,000-customer shop, export_onnx).
 OMP_NUM_THREADS is not set (bench/run.py does not set it either): every path may use both cores.
