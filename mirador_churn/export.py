@@ -80,6 +80,8 @@ def export_onnx(model:nn.Module, # a trained `ChurnMLP`
                )->Path:
     "Export `model` (with its sigmoid) to one self-contained, checked ONNX file at `path`, atomically"
     proto = _quiet_export(_Probability(model).eval(), torch.zeros(2, len(FEATURES)))
+    for node in proto.graph.node:   # the exporter's per-node stack traces name this machine's paths: same model, same bytes
+        node.ClearField('metadata_props')
     meta = {'features': json.dumps(list(FEATURES)), **(metadata or {}),
             'contract': CONTRACT, 'contract_version': CONTRACT_VERSION}
     onnx.helper.set_model_props(proto, meta)
