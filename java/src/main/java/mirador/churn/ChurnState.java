@@ -1,0 +1,86 @@
+package mirador.churn;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** What the service serves: the model and the API keys, each reloaded when its source changes. */
+public final class ChurnState implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(ChurnState.class);
+    public final ModelSource model;
+    public final int maxRows;
+    public final long maxBodyBytes;
+    private final Path keysFile;
+    private final String keysEnv;
+    private volatile ApiKeys keys;
+    private volatile String keysError;
+    private volatile int keyLoads = 1;
+    private Object keysFingerprint;
+    private final ScheduledExecutorService watcher = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "churn-watch"); t.setDaemon(true); return t; });
+
+    public ChurnState(String model, String trackingUri, Path keysFile, String keysEnv, int maxRows, long maxBodyBytes) {
+        this.keysFile = keysFile;
+        this.keysEnv = keysEnv;
+        this.keysFingerprint = fingerprint(keysFile);
+        this.model = new ModelSource(model, trackingUri, 1);   // the model first, then the keys, as churn_serve checks them
+        this.keys = ApiKeys.load(keysEnv, "MIRADOR_API_KEYS", keysFile);
+        this.maxRows = maxRows;
+        this.maxBodyBytes = maxBodyBytes;
+    }
+
+    public ApiKeys keys() { return keys; }
+
+    /** The sources that failed to reload, with why: the old version keeps serving. */
+    public Map<String, String> stale() {
+        Map<String, String> s = new LinkedHashMap<>();
+        if (model.error() != null) s.put("model", model.error());
+        if (keysError != null) s.put("keys", keysError);
+        return s;
+    }
+
+    public Map<String, Integer> loads() { return Map.of("model", model.loads(), "keys", keyLoads); }
+
+    /** Check the model and keys files every pollMillis in a background thread. */
+    public void startWatching(long pollMillis) {
+        watcher.scheduleWithFixedDelay(this::refresh, pollMillis, pollMillis, TimeUnit.MILLISECONDS);
+    }
+
+    /** Check every source once; the names of those reloaded. */
+    public synchronized List<String> refresh() {
+        List<String> done = new java.util.ArrayList<>();
+        if (model.refresh()) { done.add("model"); log.info("reloaded model (model {})", model.current().version()); }
+        Object fp = fingerprint(keysFile);
+        if (keysFile != null && !Objects.equals(fp, keysFingerprint)) {
+            try {
+                keys = ApiKeys.load(keysEnv, "MIRADOR_API_KEYS", keysFile);
+                keysFingerprint = fp; keysError = null; keyLoads++;
+                done.add("keys");
+                log.info("reloaded keys");
+            } catch (ServeException e) {
+                if (!Objects.equals(keysError, e.getMessage())) log.warn("keys: keeping the loaded version; reload failed: {}", e.getMessage());
+                keysError = e.getMessage();
+            }
+        }
+        return done;
+    }
+
+    private static Object fingerprint(Path p) {
+        if (p == null) return null;
+        try {
+            BasicFileAttributes a = Files.readAttributes(p, BasicFileAttributes.class);
+            return List.of(String.valueOf(a.fileKey()), a.size(), a.lastModifiedTime().toMillis());
+        } catch (java.io.IOException e) { return null; }
+    }
+
+    @Override public void close() { watcher.shutdownNow(); model.close(); }
+}
