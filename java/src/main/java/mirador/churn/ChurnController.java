@@ -15,6 +15,9 @@ import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RestController;
 import tools.jackson.core.JacksonException;
+import tools.jackson.core.JsonParser;
+import tools.jackson.core.JsonToken;
+import tools.jackson.core.exc.StreamConstraintsException;
 import tools.jackson.core.json.JsonReadFeature;
 import tools.jackson.databind.DeserializationFeature;
 import tools.jackson.databind.JsonNode;
@@ -49,12 +52,7 @@ public class ChurnController {
     @PostMapping("/v1/churn/predict")
     public ResponseEntity<String> predict(HttpServletRequest request) throws IOException, OrtException {
         byte[] body = readBody(request.getInputStream(), state.maxBodyBytes);
-        JsonNode doc;
-        try {
-            doc = JSON.readTree(body);
-        } catch (JacksonException e) {
-            throw new RequestException("the body is not JSON: " + ChurnModel.firstLine(e.getOriginalMessage()));
-        }
+        JsonNode doc = parse(body);
         if (doc == null || doc.isMissingNode()) throw new RequestException("the body is not JSON: no value");
         if (!doc.isObject() || !doc.has("rows")) throw new RequestException(Rows.SHAPE);
         return json(200, predictRows(state, metrics, doc.get("rows"), "rest"));
@@ -66,17 +64,50 @@ public class ChurnController {
     @GetMapping("/healthz")
     public ResponseEntity<String> healthz() { return json(200, Map.of("status", "ok")); }
 
+    /** Ready (200) when no source is stale, else 503; the names of stale sources for anyone, the errors only with a key. */
     @GetMapping("/readyz")
-    public ResponseEntity<String> readyz() {
+    public ResponseEntity<String> readyz(HttpServletRequest request) {
+        Map<String, String> stale = new java.util.TreeMap<>();
+        state.stale().forEach((k, v) -> stale.put(k, Redact.redact(v)));
         Map<String, Object> out = new LinkedHashMap<>();
-        out.put("status", "ready");
-        out.put("model_version", state.model.current().version());
-        out.put("stale", state.stale());
-        return json(200, out);
+        out.put("status", stale.isEmpty() ? "ready" : "stale");
+        out.put("stale", List.copyOf(stale.keySet()));
+        List<String> keys = java.util.Collections.list(request.getHeaders("X-API-Key"));
+        if (keys.size() == 1 && state.keys().valid(keys.get(0))) {
+            out.put("model_version", state.model.current().version());
+            out.put("errors", stale);
+        }
+        return json(stale.isEmpty() ? 200 : 503, out);
     }
 
     @ExceptionHandler(RequestException.class)
     public ResponseEntity<String> refused(RequestException e) { return json(e.status, Map.of("detail", e.getMessage())); }
+
+    /** The body as JSON the way churn_serve reads it: NaN and Infinity refused by name, too deep a nesting named as such. */
+    static JsonNode parse(byte[] body) {
+        try {
+            if (hasConstantLetters(body)) {
+                try (JsonParser p = JSON.createParser(body)) {
+                    for (JsonToken t; (t = p.nextToken()) != null; )
+                        if (t == JsonToken.VALUE_NUMBER_FLOAT && p.getString().matches("-?(NaN|Infinity)"))
+                            throw new RequestException("the body is not JSON: " + p.getString() + " is not a JSON number");
+                }
+            }
+            return JSON.readTree(body);
+        } catch (StreamConstraintsException e) {
+            if (String.valueOf(e.getMessage()).contains("depth"))
+                throw new RequestException("the body nests arrays or objects too deeply to be a prediction request");
+            throw new RequestException("the body is not JSON: " + Py.head(ChurnModel.firstLine(e.getOriginalMessage()), 200));
+        } catch (JacksonException e) {
+            throw new RequestException("the body is not JSON: " + Py.head(ChurnModel.firstLine(e.getOriginalMessage()), 200));
+        }
+    }
+
+    /** Could the body hold NaN or Infinity outside a string? (the letters N or I: feature names are lower case) */
+    private static boolean hasConstantLetters(byte[] b) {
+        for (byte c : b) if (c == 'N' || c == 'I') return true;
+        return false;
+    }
 
     /** The request body, or a 413 as soon as it passes limit bytes. */
     static byte[] readBody(InputStream in, long limit) throws IOException {

@@ -2,6 +2,7 @@ package mirador.churn;
 
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
@@ -31,6 +32,9 @@ public class ChurnMetrics {
         for (String source : state.loads().keySet())
             Gauge.builder("churn.source.loads", state, s -> s.loads().get(source)).tag("source", source)
                     .description("Loads of each source since start (1 = the initial load)").register(registry);
+        for (String source : state.failures().keySet())
+            FunctionCounter.builder("churn.source.reload.failures", state, s -> s.failures().get(source)).tag("source", source)
+                    .description("Failed reloads of each source since start").register(registry);
         model(state.model.current().version());
     }
 

@@ -38,17 +38,23 @@ public final class ChurnState implements AutoCloseable {
         this.maxBodyBytes = maxBodyBytes;
     }
 
-    public ApiKeys keys() { return keys; }
+    private static final ApiKeys NO_KEYS = new ApiKeys(List.of());
+    private volatile int keyFailures;
+
+    /** The keys; none at all while the keys file fails to load (the service fails closed, as churn_serve does). */
+    public ApiKeys keys() { return keysError != null ? NO_KEYS : keys; }
 
     /** The sources that failed to reload, with why: the old version keeps serving. */
     public Map<String, String> stale() {
         Map<String, String> s = new LinkedHashMap<>();
         if (model.error() != null) s.put("model", model.error());
-        if (keysError != null) s.put("keys", keysError);
+        if (keysError != null) s.put("api_keys", keysError);
         return s;
     }
 
-    public Map<String, Integer> loads() { return Map.of("model", model.loads(), "keys", keyLoads); }
+    public Map<String, Integer> loads() { return Map.of("model", model.loads(), "api_keys", keyLoads); }
+
+    public Map<String, Integer> failures() { return Map.of("model", model.failures(), "api_keys", keyFailures); }
 
     /** Check the model and keys files every pollMillis in a background thread. */
     public void startWatching(long pollMillis) {
@@ -67,7 +73,9 @@ public final class ChurnState implements AutoCloseable {
                 done.add("keys");
                 log.info("reloaded keys");
             } catch (ServeException e) {
-                if (!Objects.equals(keysError, e.getMessage())) log.warn("keys: keeping the loaded version; reload failed: {}", e.getMessage());
+                keyFailures++;
+                if (!Objects.equals(keysError, e.getMessage()))
+                    log.warn("api_keys: refusing every key until the file loads; reload failed: {}", e.getMessage());
                 keysError = e.getMessage();
             }
         }

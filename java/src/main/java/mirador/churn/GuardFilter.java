@@ -29,7 +29,16 @@ public class GuardFilter extends OncePerRequestFilter {
             chain.doFilter(new Bounded(req, maxBody), out);
         } finally {
             long dt = System.nanoTime() - t0;
-            if (!res.isCommitted()) res.setHeader("Server-Timing", String.format(Locale.ROOT, "app;dur=%.3f", dt / 1e6));
+            if (out.getStatus() >= 500 && !res.isCommitted()) {   // a transport's own error body may serialise an exception
+                out.resetBuffer();
+                out.setContentType("application/json");
+                out.getOutputStream().write("{\"detail\":\"Internal Server Error\"}".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            }
+            if (!res.isCommitted()) {
+                if (!out.containsHeader("Cache-Control")) res.setHeader("Cache-Control", "no-store");
+                res.setHeader("X-Content-Type-Options", "nosniff");
+                res.setHeader("Server-Timing", String.format(Locale.ROOT, "app;dur=%.3f", dt / 1e6));
+            }
             out.copyBodyToResponse();
             String route = ROUTES.contains(req.getRequestURI()) ? req.getRequestURI() : "unmatched";
             metrics.request(route, req.getMethod(), out.getStatus(), dt);

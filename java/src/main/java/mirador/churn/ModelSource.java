@@ -49,7 +49,7 @@ public final class ModelSource {
         Thread t = new Thread(r, "churn-model-closer"); t.setDaemon(true); return t; });
     private volatile Loaded current;
     private volatile String error;
-    private volatile int loads;
+    private volatile int loads, failures;
     private Object fingerprint;
 
     /** Load source now (an error propagates: the service must not start without a model). */
@@ -69,6 +69,7 @@ public final class ModelSource {
     void close() { closer.shutdownNow(); }
     public String error() { return error; }
     public int loads() { return loads; }
+    public int failures() { return failures; }
 
     /** Load the source again if its file changed; true if a new model replaced the old one (which then keeps serving in flight). */
     public synchronized boolean refresh() {
@@ -84,6 +85,7 @@ public final class ModelSource {
             closer.schedule(old.model()::close, 60, TimeUnit.SECONDS);   // requests in flight finish on the old session
             return true;
         } catch (RuntimeException e) {
+            failures++;   // per failed attempt, as churn_serve counts them, for an alert
             if (!Objects.equals(error, e.getMessage()))
                 log.warn("model: keeping the loaded version; reload failed: {}", Redact.redact(e.getMessage()));
             error = e.getMessage();

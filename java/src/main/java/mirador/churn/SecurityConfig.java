@@ -42,7 +42,7 @@ public class SecurityConfig {
                 .formLogin(AbstractHttpConfigurer::disable).logout(AbstractHttpConfigurer::disable)
                 .requestCache(AbstractHttpConfigurer::disable).anonymous(AbstractHttpConfigurer::disable)
                 .sessionManagement(s -> s.sessionCreationPolicy(SessionCreationPolicy.STATELESS))
-                .headers(h -> h.cacheControl(c -> {}).contentTypeOptions(c -> {}))
+                .headers(h -> h.disable())   // GuardFilter sets churn_serve's two: Cache-Control no-store, nosniff
                 .addFilterBefore(new ApiKeyFilter(state), AnonymousAuthenticationFilter.class)
                 .authorizeHttpRequests(a -> a.dispatcherTypeMatchers(DispatcherType.ERROR).permitAll()
                         .requestMatchers("/healthz", "/readyz").permitAll().anyRequest().authenticated())
@@ -56,29 +56,46 @@ public class SecurityConfig {
         return a -> { throw new BadCredentialsException("this service takes API keys only"); };
     }
 
-    /** Authenticates a request whose X-API-Key is one of the keys (compared in constant time); checks the declared body size. */
+    /** Authenticates a request whose one X-API-Key is one of the keys (compared in constant time), with churn_serve's refusals. */
     static final class ApiKeyFilter extends OncePerRequestFilter {
         private final ChurnState state;
+        final AuthLimiter limiter = new AuthLimiter(20, 60, 10_000);
         ApiKeyFilter(ChurnState state) { this.state = state; }
+
+        static void send(HttpServletResponse res, int status, String detail) throws IOException {
+            res.setStatus(status);
+            res.setContentType("application/json");
+            res.getOutputStream().write(ChurnController.JSON.writeValueAsBytes(java.util.Map.of("detail", detail)));
+        }
 
         @Override
         protected void doFilterInternal(HttpServletRequest req, HttpServletResponse res, FilterChain chain) throws ServletException, IOException {
-            String path = req.getRequestURI();
-            boolean open = OPEN_PATHS.contains(path);
-            if (state.keys().valid(req.getHeader("X-API-Key"))) {
-                PreAuthenticatedAuthenticationToken t = new PreAuthenticatedAuthenticationToken("api-key", null,
-                        List.of(new SimpleGrantedAuthority("ROLE_CLIENT")));
-                SecurityContextHolder.getContext().setAuthentication(t);
-            } else if (!open) {
-                chain.doFilter(req, res);   // no authentication: the chain refuses it with the entry point's 401
+            String path = req.getRequestURI(), client = req.getRemoteAddr();
+            List<String> keys = java.util.Collections.list(req.getHeaders("X-API-Key"));
+            if (keys.size() > 1) { send(res, 400, "more than one X-API-Key header"); return; }
+            if (!OPEN_PATHS.contains(path)) {
+                double wait = limiter.waitFor(client, AuthLimiter.now());
+                if (wait > 0) {
+                    res.setHeader("Retry-After", String.valueOf((long) Math.ceil(wait)));
+                    send(res, 429, "too many wrong keys; try again later");
+                    return;
+                }
+                if (!state.keys().valid(keys.isEmpty() ? null : keys.get(0))) {
+                    if (!keys.isEmpty()) limiter.failed(client, AuthLimiter.now());
+                    chain.doFilter(req, res);   // not authenticated: the chain refuses it with the entry point's 401
+                    return;
+                }
+                SecurityContextHolder.getContext().setAuthentication(new PreAuthenticatedAuthenticationToken("api-key", null,
+                        List.of(new SimpleGrantedAuthority("ROLE_CLIENT"))));
+            }
+            if (path.equals("/mcp") && !req.getMethod().equals("POST")) {   // stateless JSON mode: no stream to open, no session to end
+                res.setHeader("Allow", "POST");
+                send(res, 405, "the MCP endpoint takes POST only");
                 return;
             }
             long declared = req.getContentLengthLong();
             if (declared > state.maxBodyBytes) {
-                res.setStatus(413);
-                res.setContentType("application/json");
-                res.getOutputStream().write(("{\"detail\": \"body of " + Py.thousands(declared) + " bytes; the limit is "
-                        + Py.thousands(state.maxBodyBytes) + "\"}").getBytes(StandardCharsets.UTF_8));
+                send(res, 413, "body of " + Py.thousands(declared) + " bytes; the limit is " + Py.thousands(state.maxBodyBytes));
                 return;
             }
             chain.doFilter(req, res);

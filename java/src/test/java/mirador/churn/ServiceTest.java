@@ -123,6 +123,14 @@ class ServiceTest {
         JsonNode ready = JSON.readTree(get("/readyz", null).body());
         assertEquals("ready", ready.get("status").asString());
         assertEquals(404, get("/v1/churn/nothing-here", KEY).statusCode());   // with a key: the route is what is missing
+        HttpResponse<String> twice = send("GET", "/v1/churn/model", null, KEY, Map.of("X-API-Key", KEY));
+        assertEquals(400, twice.statusCode());
+        assertEquals("more than one X-API-Key header", detail(twice));
+        HttpResponse<String> getMcp = get("/mcp", KEY);
+        assertEquals(405, getMcp.statusCode());
+        assertEquals("POST", getMcp.headers().firstValue("Allow").orElse(null));
+        assertEquals("no-store", get("/healthz", null).headers().firstValue("Cache-Control").orElse(null));
+        assertEquals("nosniff", get("/v1/churn/model", KEY).headers().firstValue("X-Content-Type-Options").orElse(null));
     }
 
     @Test
@@ -147,7 +155,8 @@ class ServiceTest {
         assertEquals("no rows to score", detail(post("/v1/churn/predict", "{\"rows\": []}")));
         HttpResponse<String> nan = post("/v1/churn/predict", "{\"rows\": [" + row(0).toString().replaceFirst(":[^,]+,", ":NaN,") + "]}");
         assertEquals(422, nan.statusCode());
-        assertTrue(detail(nan).endsWith("nan is not a finite float32 number"), nan.body());
+        assertEquals("the body is not JSON: NaN is not a JSON number", detail(nan));
+        assertEquals("the body nests arrays or objects too deeply to be a prediction request", detail(post("/v1/churn/predict", "[".repeat(100_000))));
         HttpResponse<String> notJson = post("/v1/churn/predict", "{");
         assertEquals(422, notJson.statusCode());
         assertTrue(detail(notJson).startsWith("the body is not JSON: "), notJson.body());
@@ -232,9 +241,45 @@ class ServiceTest {
         ServeException b = assertThrows(ServeException.class, () -> start(broken, keys));
         assertTrue(b.getMessage().startsWith(broken + ": not a loadable ONNX model ("), b.getMessage());
         assertTrue(assertThrows(ServeException.class, () -> start(tmp.resolve("none.onnx"), keys)).getMessage().endsWith("no such model file"));
+        Files.writeString(keys, "abababababababababab\n");
+        assertEquals("line 1 of " + keys + ": an API key must hold 64 bits by the rule length × log2(distinct characters): use a random one",
+                assertThrows(ServeException.class, () -> start(models.resolve("model.onnx"), keys)).getMessage());
+        Files.writeString(keys, " " + KEY + "\n");
+        assertEquals("line 1 of " + keys + ": whitespace around a key (a line is one key)",
+                assertThrows(ServeException.class, () -> start(models.resolve("model.onnx"), keys)).getMessage());
         Files.writeString(keys, "short-key\n");
         assertEquals("line 1 of " + keys + ": an API key must be at least 16 printable ASCII characters without spaces",
                 assertThrows(ServeException.class, () -> start(models.resolve("model.onnx"), keys)).getMessage());
+    }
+
+    @Test
+    void wrongKeysAreRateLimitedPerClient(@TempDir Path tmp) throws Exception {
+        Path keys = tmp.resolve("keys.txt");
+        Files.writeString(keys, KEY + "\n");
+        ConfigurableApplicationContext ctx = start(models.resolve("model.onnx"), keys);
+        String saved = url;
+        try {
+            url = urlOf(ctx);
+            for (int i = 0; i < 21; i++) assertEquals(401, get("/v1/churn/model", "wrong-key-" + i).statusCode());
+            HttpResponse<String> r = get("/v1/churn/model", KEY);   // now even the right key waits
+            assertEquals(429, r.statusCode());
+            assertEquals("too many wrong keys; try again later", detail(r));
+            assertTrue(Integer.parseInt(r.headers().firstValue("Retry-After").orElse("0")) > 0);
+            assertEquals(200, get("/healthz", null).statusCode());   // the probes are not limited
+        } finally {
+            url = saved;
+            ctx.close();
+        }
+        // the check can fail: below the burst the right key is served
+        ConfigurableApplicationContext fresh = start(models.resolve("model.onnx"), keys);
+        try {
+            url = urlOf(fresh);
+            for (int i = 0; i < 19; i++) get("/v1/churn/model", "wrong-key-" + i);
+            assertEquals(200, get("/v1/churn/model", KEY).statusCode());
+        } finally {
+            url = saved;
+            fresh.close();
+        }
     }
 
     static JsonNode waitFor(String what, java.util.function.Predicate<JsonNode> ok, String path) throws Exception {
@@ -267,8 +312,11 @@ class ServiceTest {
             assertEquals(b, JSON.readTree(post("/v1/churn/predict", rows(expected.get("rows"))).body()).get("model_version").asString());
             Files.writeString(tmp.resolve("bad.onnx"), "not a model");
             Files.move(tmp.resolve("bad.onnx"), model, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-            JsonNode ready = waitFor("stale model", j -> j.get("stale").has("model"), "/readyz");
-            assertTrue(ready.at("/stale/model").asString().contains("not a loadable ONNX model"), ready.toString());
+            JsonNode ready = waitFor("stale model", j -> j.get("stale").toString().contains("model"), "/readyz");
+            assertEquals("stale", ready.get("status").asString());
+            assertEquals(503, get("/readyz", null).statusCode());
+            assertFalse(get("/readyz", null).body().contains("not a loadable"), "errors shown without a key");
+            assertTrue(ready.at("/errors/model").asString().contains("not a loadable ONNX model"), ready.toString());
             assertEquals(b, ready.get("model_version").asString());
             assertEquals(200, post("/v1/churn/predict", rows(expected.get("rows"))).statusCode());
             // keys file: a new key works within a poll, the removed one stops
