@@ -17,9 +17,10 @@ from .features import FEATURES, ChurnConfig, build_features, build_training_tabl
 from .scoring import ChurnScorer
 
 # %% auto #0
-__all__ = ['PSI_WATCH', 'PSI_ALERT', 'psi_level', 'quantile_edges', 'bin_shares', 'psi', 'column_profile', 'calibrate',
-           'expected_auc', 'reference_profile', 'column_drift', 'SLO', 'monitor_scores', 'monitor', 'plot_drift',
-           'plot_health', 'summary_table', 'write_report', 'churn_monitor', 'monitor_main']
+__all__ = ['PSI_WATCH', 'PSI_ALERT', 'LATENCY_T', 'psi_level', 'quantile_edges', 'bin_shares', 'psi', 'column_profile',
+           'calibrate', 'expected_auc', 'reference_profile', 'column_drift', 'SLO', 'monitor_scores', 'apdex',
+           'accuracy_apdex', 'latency_apdex', 'monitor', 'plot_drift', 'plot_health', 'summary_table', 'write_report',
+           'churn_monitor', 'monitor_main']
 
 # %% ../nbs/06_monitor.ipynb #9e0979fe
 PSI_WATCH, PSI_ALERT = 0.1, 0.25   # PSI levels: below PSI_WATCH stable, below PSI_ALERT watch, else alert
@@ -145,12 +146,17 @@ class SLO:
     min_realized_auc:float=0.60 # realized ROC AUC of the latest labelled cohort below this breaches
     max_churn_rate_gap:float=0.10 # |realized - estimated churn rate| of the latest labelled cohort above this breaches
     max_missing:float=0.01 # a feature's missing share above this breaches
+    target_auc:float=0.85 # accuracy Apdex: a cohort's ROC AUC at or above this satisfies (tolerates down to the floor)
 
     def __post_init__(self):
         if not 0 < self.psi_watch <= self.psi_alert:
             raise ConfigError(f"SLO: need 0 < psi_watch <= psi_alert, got {self.psi_watch} and {self.psi_alert}")
-        for k in ('min_estimated_auc', 'min_realized_auc', 'max_churn_rate_shift', 'max_churn_rate_gap', 'max_missing'):
+        for k in ('min_estimated_auc', 'min_realized_auc', 'target_auc', 'max_churn_rate_shift', 'max_churn_rate_gap',
+                  'max_missing'):
             if not 0 <= getattr(self, k) <= 1: raise ConfigError(f"SLO.{k} must be in [0, 1], got {getattr(self, k)!r}")
+        if not self.min_realized_auc <= self.target_auc:
+            raise ConfigError(f"SLO: need min_realized_auc <= target_auc, "
+                              f"got {self.min_realized_auc} and {self.target_auc}")
         unknown = [f for f in self.diagnostic_features if f not in FEATURES]
         if unknown:
             raise ConfigError(f"SLO.diagnostic_features: unknown features {', '.join(unknown)} "
@@ -266,6 +272,47 @@ def _verdict(current:dict, cohort:dict|None, reference_rate:float, slo:SLO)->lis
             b.append(f"realized churn rate {real:.3f} vs estimated {est:.3f} for the cohort of {c}: calibration is off")
     return b
 
+# %% ../nbs/06_monitor.ipynb #bdc982f3
+def apdex(values, # AUC-like figures, higher is better; None and NaN are left out
+          target:float, # satisfied at or above this
+          floor:float, # tolerating from this up to the target; frustrated below
+         )->dict|None:
+    "(satisfied + tolerating / 2) / counted, with the counts; None when nothing counts"
+    v = np.array([x for x in values if x is not None and np.isfinite(x)], np.float64)
+    if not len(v): return None
+    s, t = int((v >= target).sum()), int(((v >= floor) & (v < target)).sum())
+    return dict(value=(s + t / 2) / len(v), satisfied=s, tolerating=t, frustrated=len(v) - s - t, cohorts=len(v))
+
+# %% ../nbs/06_monitor.ipynb #7a37b544
+def accuracy_apdex(series:list, # the report's series: date and estimated_auc of each date
+                   cohorts:list, # the report's labelled cohorts: date (when scored) and realized_auc
+                   delay_days:int, # gap + horizon: the cohort scored on d is judged on d + delay_days
+                   slo:SLO=SLO(), # its target_auc, and min_realized_auc as the floor
+                  )->dict|None:
+    "Apdex of the window: each date by the realized ROC AUC of the cohort judged on it, else by its estimated one"
+    shift = pd.Timedelta(days=delay_days)
+    real = {str((pd.Timestamp(c['date']) + shift).date()): c['realized_auc'] for c in cohorts}
+    picked = [(real[r['date']], 'realized') if real.get(r['date']) is not None else (r['estimated_auc'], 'estimated')
+              for r in series]
+    picked = [(v, b) for v, b in picked if v is not None and np.isfinite(v)]
+    a = apdex([v for v, _ in picked], slo.target_auc, slo.min_realized_auc)
+    if a is None: return None
+    bases = {b for _, b in picked}
+    return {**a, 'basis': bases.pop() if len(bases) == 1 else 'mixed', 'target': slo.target_auc,
+            'floor': slo.min_realized_auc}
+
+# %% ../nbs/06_monitor.ipynb #f6576081
+LATENCY_T = 0.025   # seconds: the latency Apdex's T (4T = 0.1 s); both are bounds of the service's latency histogram
+
+def latency_apdex(buckets:dict, # a latency histogram's cumulative counts by upper bound in seconds (+Inf: inf)
+                  t:float=LATENCY_T, # satisfied at most t seconds, tolerating at most 4t
+                 )->float:
+    "(requests within t + requests within 4t) / 2 / all requests; NaN without requests"
+    if t not in buckets or 4 * t not in buckets:
+        raise ConfigError(f"latency_apdex: t={t:g} and 4t={4 * t:g} must be bucket bounds, got {sorted(buckets)}")
+    n = buckets[float('inf')]
+    return (buckets[t] + buckets[4 * t]) / 2 / n if n else float('nan')
+
 # %% ../nbs/06_monitor.ipynb #3265a6be
 def _json_safe(o):
     "`o` with numpy scalars as Python numbers and NaN as None"
@@ -307,10 +354,12 @@ def monitor(source, # a `ChurnDataset` or an open `mirador_churn.sql.Database`
     cal = profile.get('calibration')
     reference_rate = cal['churn_rate'] if cal else profile['score']['mean']
     breaches = _verdict(current, cohorts[-1] if cohorts else None, reference_rate, slo)
+    acc = accuracy_apdex(series, cohorts, cfg.gap_days + cfg.horizon_days, slo)
     reference = {'churn_rate': reference_rate, **{k: profile.get(k) for k in ('n_rows', 'cutoffs', 'calibration')}}
     return _json_safe(dict(model_version=meta.get('model_version'), generated_at=str(shop.end.date()), slo=asdict(slo),
                            days=days, frequency='weekly' if weekly else 'daily', label_windows=asdict(cfg),
-                           verdict='breached' if breaches else 'ok', breaches=breaches, reference=reference,
+                           verdict='breached' if breaches else 'ok', breaches=breaches, accuracy_apdex=acc,
+                           reference=reference,
                            current=current, series=series, cohorts=cohorts))
 
 # %% ../nbs/06_monitor.ipynb #465f0223
@@ -394,6 +443,10 @@ def summary_table(report:dict, rows:int=7)->str:
         lines.append(f"latest labelled cohort {c['date']}: ROC AUC estimated {fmt(c['estimated_auc'])}, "
                      f"realized {fmt(c['realized_auc'])}; "
                      f"churn rate estimated {fmt(c['estimated_churn_rate'])}, realized {fmt(c['realized_churn_rate'])}")
+    if a := report.get('accuracy_apdex'):
+        lines.append(f"accuracy Apdex {a['value']:.2f} ({a['basis']}, {a['cohorts']} cohorts: "
+                     f"{a['satisfied']} satisfied, {a['tolerating']} tolerating, {a['frustrated']} frustrated; "
+                     f"target {a['target']}, floor {a['floor']})")
     lines.append(f"verdict: {report['verdict']}" + ''.join(f"\n  - {b}" for b in report['breaches']))
     return '\n'.join(lines)
 
@@ -436,7 +489,8 @@ def _track(report:dict, files:list, onnx_path, params:dict, tracking_uri:str|Non
         for i in range(0, len(ms), 900):
             t._call('logging the series', lambda b=ms[i:i + 900]: t.client().log_batch(t.run_id, metrics=b))
         t.log_metrics({f"psi_{k}": v['psi'] for k, v in report['current']['features'].items()}
-                      | {'breached': report['verdict'] != 'ok'})
+                      | {'breached': report['verdict'] != 'ok'}
+                      | ({'accuracy_apdex': a['value']} if (a := report['accuracy_apdex']) else {}))
         t.log_artifacts(files)
         verdict = f"{report['verdict']} {report['generated_at']}"
         if version: t._call('tagging the model version',
@@ -459,6 +513,7 @@ def churn_monitor(model:str='outputs/model.onnx', # .onnx file with a reference 
                   max_churn_rate_gap:float=0.10, # largest |realized - estimated churn rate| of the latest cohort
                   feature_psi_alert:float=PSI_ALERT, # feature PSI that breaches (not customer_lifetime_days: it ages)
                   max_churn_rate_shift:float=0.05, # largest |estimated churn rate - the reference's|
+                  target_auc:float=0.85, # ROC AUC from which a cohort satisfies the accuracy Apdex
                   tracking_uri:str=None, # MLflow tracking URI; default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db here
                   experiment:str='mirador-churn-monitoring', # MLflow experiment of the monitoring runs
                   model_name:str='mirador-churn', # registered model whose matching version gets the verdict as a tag
@@ -472,7 +527,7 @@ def churn_monitor(model:str='outputs/model.onnx', # .onnx file with a reference 
     scorer = ChurnScorer.load(path)
     slo = SLO(psi_alert=psi_alert, min_estimated_auc=min_auc, min_realized_auc=min_auc,
               feature_psi_alert=feature_psi_alert, max_churn_rate_shift=max_churn_rate_shift,
-              max_churn_rate_gap=max_churn_rate_gap)
+              max_churn_rate_gap=max_churn_rate_gap, target_auc=target_auc)
     if is_database_url(data):
         from mirador_churn.sql import Database
         with Database(data) as db: report = monitor(db, scorer, days, weekly, slo)
