@@ -70,6 +70,14 @@ def test_undrifted_exits_0_drifted_exits_1(setup):
     assert report['verdict'] == 'breached' and 'verdict: breached' in r.stdout
     assert any(b.startswith('days_since_last_order: PSI') for b in report['breaches']), report['breaches']
     assert sorted(p.name for p in (d / 'bad').iterdir()) == FILES   # nothing else, no temporary files left
+    ok = json.loads((d / 'ok' / 'monitor.json').read_text())['accuracy_apdex']
+    for a in ok, report['accuracy_apdex']:   # 30 daily cohorts, all matured: the key the service reads
+        assert list(a) == ['value', 'satisfied', 'tolerating', 'frustrated', 'cohorts', 'basis', 'target', 'floor'], a
+        assert (a['cohorts'], a['basis'], a['target'], a['floor']) == (30, 'realized', 0.85, 0.6), a
+        assert a['satisfied'] + a['tolerating'] + a['frustrated'] == 30
+        assert a['value'] == (a['satisfied'] + a['tolerating'] / 2) / 30, a
+    assert report['accuracy_apdex']['value'] < ok['value'], (report['accuracy_apdex'], ok)
+    assert 'accuracy Apdex' in r.stdout
 
 def test_weekly_series(setup):
     d, _ = setup
@@ -96,7 +104,9 @@ def test_bad_input_one_line_exit_2(setup, tmp_path):
     for args, message in [(['--model', bare, '--data', shop], 'no reference_profile in the model metadata'),
                           (['--model', good, '--data', str(tmp_path / 'nowhere')], 'no such folder'),
                           (['--model', str(tmp_path / 'missing.onnx'), '--data', shop], 'no such file'),
-                          (['--model', good, '--data', shop, '--days', '0'], 'days must be at least 1')]:
+                          (['--model', good, '--data', shop, '--days', '0'], 'days must be at least 1'),
+                          (['--model', good, '--data', shop, '--target_auc', '0.5'],
+                           'need min_realized_auc <= target_auc, got 0.6 and 0.5')]:
         r = monitor(tmp_path, *args, '--output', str(tmp_path), '--no-track')
         assert r.returncode == 2, (args, r.returncode, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1 and message in r.stderr, r.stderr
@@ -122,6 +132,8 @@ def test_metrics_on_a_real_tracking_server(setup):
     assert [round(m.value, 12) for m in history] == [round(s['score_psi'], 12) for s in report['series']]
     assert [m.timestamp for m in history] == [pd.Timestamp(s['date']).value // 10**6 for s in report['series']]
     assert mon.data.metrics['breached'] == 1.0 and 'psi_days_since_last_order' in mon.data.metrics
+    assert mon.data.metrics['accuracy_apdex'] == report['accuracy_apdex']['value']
+    assert mon.data.params['target_auc'] == '0.85'
     assert len(c.get_metric_history(mon.info.run_id, 'cohort_realized_auc')) == 30
     assert sorted(a.path for a in c.list_artifacts(mon.info.run_id)) == FILES
     assert c.get_model_version('mirador-churn', '1').tags['monitor_verdict'] == 'breached 2026-01-01'
