@@ -22,6 +22,30 @@ setup() {
   fi
 }
 
+js_setup() {
+  # The npm packages of the cross-language and MCP checks (tests/js), when npm is here; skipped tests say so otherwise.
+  [ -f tests/js/package-lock.json ] || return 0
+  command -v npm >/dev/null 2>&1 || { echo "== npm not found: the Node.js checks will be skipped (pytest says which)"; return 0; }
+  local stamp=tests/js/node_modules/.mirador-installed key
+  key=$(cat tests/js/package-lock.json <(node --version) | sha256sum | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$key" ]; then
+    echo "== installing tests/js (npm ci)" >&2
+    npm ci --prefix tests/js --no-audit --no-fund --loglevel=error >&2
+    echo "$key" > "$stamp"
+  fi
+}
+
+java_test() {
+  # The Java service's own tests (JUnit 5 under Maven Surefire), when a JDK and Maven are here.
+  [ -f java/pom.xml ] || return 0
+  if command -v mvn >/dev/null 2>&1 && command -v javac >/dev/null 2>&1; then
+    echo "== java: the Java service's tests (mvn verify), which also builds the jar the cross-language test runs"
+    mvn -q -B -f java/pom.xml verify
+  else
+    echo "== java: SKIPPED, no JDK or Maven here (javac, mvn): the Java service is not built or tested"
+  fi
+}
+
 train() {
   setup
   .venv/bin/churn_train "$@"
@@ -29,7 +53,12 @@ train() {
 
 run_test() {
   setup
+  js_setup
   export MPLBACKEND=Agg MLFLOW_DISABLE_TELEMETRY=true
+  # One thread per process: nbdev_test runs two notebooks at once, and two-thread kernels beside them oversubscribe the
+  # cores (training the seed-42 model took 33 s of CPU time with two threads on a busy 2-core machine, 3 s with one).
+  # The weights are the same bits with one or two threads (measured: 02_model's "What the same seed promises").
+  export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
   echo "== notebooks: the asserts of every notebook (nbdev_test; each line says which notebook starts or completes)"
   local log status=0
   log=$(mktemp)
@@ -41,6 +70,7 @@ run_test() {
     grep -qF -- "- Completed $PWD/$nb" "$log" || { rm -f "$log"; echo "notebook $nb did not run under nbdev_test"; exit 1; }
   done
   rm -f "$log"
+  java_test
   echo "== pytest: notebook/package sync, notebooks in a Jupyter kernel, command-line tools, docs config"
   # -rs: say why each skipped test was skipped; pytest's summary line stays the last line of the output.
   .venv/bin/python -m pytest -rs tests "$@"
