@@ -240,7 +240,7 @@ def test_start_up_refusals_are_one_line_exit_2(jar, models, tmp_path):
         assert '--no-such-flag' in args or len(lines) == 1, r.stderr
         assert 'short-secret' not in r.stderr + r.stdout and KEY not in r.stderr + r.stdout
 
-def test_promotion_json_from_a_real_mlflow_server(jar, models, tmp_path):
+def test_promotion_json_from_a_real_mlflow_server(jar, models, tmp_path, monkeypatch):
     "promotion.json names a registered version: downloaded over MLflow's REST API, SHA-256 checked, same info as churn_serve"
     from test_monitor import mlflow_server
     from mirador_churn.promote import model_facts, promotion_record
@@ -251,7 +251,7 @@ def test_promotion_json_from_a_real_mlflow_server(jar, models, tmp_path):
         X = np.zeros((2, len(FEATURES)), np.float32)
         mv = t.register(t.log_onnx(models / 'model.onnx', X), 'churn-java-test')
         t.end()
-        os.environ.setdefault('MIRADOR_CHURN_CACHE', str(tmp_path / 'cache'))
+        monkeypatch.setenv('MIRADOR_CHURN_CACHE', str(tmp_path / 'cache'))
         facts = model_facts(resolve_model(f"models:/churn-java-test/{mv['version']}", url))
         p = promotion_record('churn-java-test', mv['version'], facts)
         (tmp_path / 'promotion.json').write_text(json.dumps(p))

@@ -29,7 +29,7 @@ public class GuardFilter extends OncePerRequestFilter {
             chain.doFilter(new Bounded(req, maxBody), out);
         } finally {
             long dt = System.nanoTime() - t0;
-            if (out.getStatus() >= 500 && !res.isCommitted()) {   // a transport's own error body may serialise an exception
+            if (out.getStatus() == 500 && req.getRequestURI().equals("/mcp") && !res.isCommitted()) {   // the transport's error body serialises its exception
                 out.resetBuffer();
                 out.setContentType("application/json");
                 out.getOutputStream().write("{\"detail\":\"Internal Server Error\"}".getBytes(java.nio.charset.StandardCharsets.UTF_8));

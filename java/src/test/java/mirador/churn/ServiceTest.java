@@ -286,7 +286,9 @@ class ServiceTest {
         long end = System.nanoTime() + 20_000_000_000L;
         JsonNode last = null;
         while (System.nanoTime() < end) {
-            last = JSON.readTree(get(path, KEY).body());
+            HttpResponse<String> r = get(path, KEY);
+            last = JSON.readTree(r.body());
+            assertTrue(r.statusCode() == 200 || r.statusCode() == 503, path + " answered " + r.statusCode() + ": " + r.body());
             if (ok.test(last)) return last;
             Thread.sleep(50);
         }
