@@ -4,21 +4,24 @@
 
 # %% ../nbs/05a_spark.ipynb #b7233773
 from __future__ import annotations
-import functools, hashlib, logging, os, re, sys, tempfile, warnings
-from contextlib import contextmanager
+import functools, hashlib, io, logging, os, re, sys, tempfile, warnings
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .data import ChurnError, redact
+from .data import ChurnError, ConfigError, redact
 from .features import FEATURES, ChurnConfig, _check_cutoff, default_cutoffs
 from .scoring import ChurnScorer
-from .sql import DatabaseError, _bounds, _one_line, _typed, check_columns, feature_sql
+from .sql import (DatabaseError, _bounds, _days, _domain_sql, _email_class_sql, _one_line, _ts, _typed,
+                               check_columns, feature_sql)
 
 # %% auto #0
-__all__ = ['SPARK_PREFIX', 'SPARK_LOG', 'is_spark_url', 'spark_session', 'read_parquet_tables', 'check_spark_tables',
-           'spark_feature_frame', 'spark_training_table', 'spark_features', 'spark_facts', 'spark_scores']
+__all__ = ['SPARK_PREFIX', 'SPARK_LOG', 'MAX_CATEGORIES', 'SAMPLE_ROWS', 'is_spark_url', 'spark_session', 'read_parquet_tables',
+           'check_spark_tables', 'spark_table_sql', 'spark_training_frame', 'spark_feature_frame', 'plan_outline',
+           'spark_training_table', 'spark_features', 'spark_facts', 'spark_scores', 'spark_write_table',
+           'spark_training_sample', 'spark_write_scores']
 
 # %% ../nbs/05a_spark.ipynb #3c206bf4
 SPARK_PREFIX = 'spark:'   # `spark:PATH`: a folder of Parquet tables read by Spark
@@ -90,6 +93,8 @@ def spark_session(master:str|None=None, # default: `spark_master()`
         b = (b.master(master).config('spark.driver.extraJavaOptions', f'-Dlog4j2.configurationFile=file:{conf}')
              .config('spark.ui.enabled', 'false').config('spark.ui.showConsoleProgress', 'false')
              .config('spark.sql.warehouse.dir', str(Path(tempfile.gettempdir()) / 'mirador-churn-spark-warehouse')))
+        if master.startswith('local') or re.match(r'spark://(127\.[\d.]+|localhost)[:/]', master):   # on this machine
+            b = b.config('spark.driver.host', '127.0.0.1').config('spark.driver.bindAddress', '127.0.0.1')
     if shuffle_partitions: b = b.config('spark.sql.shuffle.partitions', str(shuffle_partitions))
     try:
         with _quiet(), _stderr_to(SPARK_LOG): spark = b.getOrCreate()
@@ -152,6 +157,97 @@ def _spark_bounds(spark, where:str)->tuple[pd.Timestamp, pd.Timestamp]:
            "AS last_order FROM orders")
     return _bounds(_collect(spark, sql, where), where)
 
+# %% ../nbs/05a_spark.ipynb #a1f0c001
+MAX_CATEGORIES = 4096   # distinct `order_items.category` values the masks hold (64 BIGINT words)
+
+def _spark_str(s:str)->str:
+    "`s` as a Spark SQL string literal"
+    return "'" + s.replace('\\', '\\\\').replace("'", "\\'") + "'"
+
+def _categories(spark, where:str)->list[str]:
+    "The distinct categories of `order_items`, sorted; `DatabaseError` past `MAX_CATEGORIES`"
+    sql = f"SELECT DISTINCT category FROM order_items WHERE category IS NOT NULL LIMIT {MAX_CATEGORIES + 1}"
+    found = sorted(_collect(spark, sql, where).category.astype(str))
+    if len(found) > MAX_CATEGORIES:
+        raise DatabaseError(f"order_items.category: more than {MAX_CATEGORIES:,} distinct values in {where} "
+                            f"(e.g. {found[0]!r}); cart_diversity counts at most {MAX_CATEGORIES:,}")
+    return found
+
+# %% ../nbs/05a_spark.ipynb #a1f0c003
+def _mask_words(categories:list)->list[str]:
+    "Per-order aggregates: bit k of word w is set when the order holds `categories[64 * w + k]`"
+    out = []
+    for w in range(0, len(categories), 64):
+        names = ', '.join(map(_spark_str, categories[w:w + 64]))
+        out.append(f"bit_or(shiftleft(1L, nullif(array_position(array({names}), i.category), 0) - 1)) AS m{w // 64}")
+    return out
+
+# %% ../nbs/05a_spark.ipynb #a1f0c005
+def _cutoff_aggs(cfg:ChurnConfig, k:int, c:pd.Timestamp, words:int, labels:bool)->list[str]:
+    "The conditional aggregates of cutoff number `k` at `c`: `feature_sql`'s windows over the rows `o`"
+    at = lambda days: _ts(c + pd.Timedelta(days=days), 'spark')
+    age, past = _days('o.t', at(0), 'spark'), f"o.t < {at(0)} AND o.t >= {at(-max(365, cfg.active_days))}"
+    out = [f"MIN(CASE WHEN {past} THEN {age} END) AS dsl_{k}",
+           *(f"SUM(CASE WHEN {past} AND {age} <= {d} THEN o.amount ELSE 0 END) AS rev{d}_{k}" for d in (30, 90, 365)),
+           f"SUM(CASE WHEN {past} AND {age} <= 365 THEN 1 ELSE 0 END) AS n365_{k}",
+           f"SUM(CASE WHEN {past} AND {age} <= {cfg.active_days} THEN 1 ELSE 0 END) AS nact_{k}",
+           *(f"bit_or(CASE WHEN {past} AND {age} <= 365 THEN o.m{w} END) AS m{w}_{k}" for w in range(words))]
+    window = f"o.t >= {at(cfg.gap_days)} AND o.t < {at(cfg.gap_days + cfg.horizon_days)}"
+    return out + ([f"MAX(CASE WHEN {window} THEN 1 ELSE 0 END) AS ret_{k}"] if labels else [])
+
+# %% ../nbs/05a_spark.ipynb #a1f0c006
+_STACKED = ('cutoff', 'dsl', 'rev30', 'rev90', 'rev365', 'n365', 'nact', 'div')
+
+def _stack(cuts:list, words:int, labels:bool)->str:
+    "`stack` of one row per cutoff from the per-customer aggregates"
+    def one(k, c):
+        div = ' + '.join(f"coalesce(bit_count(m{w}_{k}), 0)" for w in range(words)) or '0'
+        return ', '.join([_ts(c, 'spark'), *(f"{n}_{k}" for n in _STACKED[1:-1]), div, *([f"ret_{k}"] if labels else [])])
+    cols = ', '.join([*_STACKED, *(['ret'] if labels else [])])
+    return f"stack({len(cuts)}, {', '.join(one(k, c) for k, c in enumerate(cuts))}) s AS {cols}"
+
+# %% ../nbs/05a_spark.ipynb #a1f0c007
+def spark_table_sql(cfg:ChurnConfig, # windows
+                    cutoffs:list, # the cutoffs, any order
+                    categories:list, # the distinct `order_items.category` values; [] without items
+                    labels:bool=True, # add `churned` (the caller checks that each label window is observed)
+                   )->str:
+    "Spark SQL for the rows of `build_training_table` at every cutoff, in one pass over orders and items"
+    cuts, words = sorted(map(pd.Timestamp, cutoffs)), len(_mask_words(categories))
+    back, last = pd.Timedelta(days=max(365, cfg.active_days)), cuts[-1] + pd.Timedelta(days=cfg.gap_days + cfg.horizon_days)
+    lo, hi = _ts(cuts[0] - back, 'spark'), _ts(last if labels else cuts[-1], 'spark')
+    masks = ''.join(f", m.m{w}" for w in range(words))
+    join = (f"LEFT JOIN (SELECT i.order_id, {', '.join(_mask_words(categories))} FROM order_items i GROUP BY i.order_id) m"
+            " ON m.order_id = o.order_id" if words else '')
+    aggs = ',\n    '.join(a for k, c in enumerate(cuts) for a in _cutoff_aggs(cfg, k, c, words, labels))
+    return _TEMPLATE.format(**locals(), lifetime=_days('signup', 'cutoff', 'spark'), domain=_domain_sql('spark'),
+                            email_class=_email_class_sql('spark').replace('b.domain', 'domain'),
+                            stack=_stack(cuts, words, labels), churned=',\n  1 - ret AS churned' if labels else '')
+
+# %% ../nbs/05a_spark.ipynb #a1f0c008
+_TEMPLATE = """WITH o AS (
+  SELECT o.customer_id, o.amount, o.t{masks}
+  FROM (SELECT order_id, customer_id, amount, CAST(order_date AS TIMESTAMP_NTZ) AS t FROM orders) o
+  {join}
+  WHERE o.t >= {lo} AND o.t < {hi}
+  DISTRIBUTE BY o.customer_id
+), h AS (
+  SELECT o.customer_id,
+    {aggs}
+  FROM o GROUP BY o.customer_id
+), b AS (
+  SELECT customer_id, signup, {email_class} AS email_domain_class
+  FROM (SELECT c.customer_id, CAST(c.signup_date AS TIMESTAMP_NTZ) AS signup, {domain} AS domain FROM customers c) c
+  WHERE signup < {hi}
+), x AS (
+  SELECT b.customer_id, b.signup, b.email_domain_class, s.* FROM h JOIN b ON b.customer_id = h.customer_id
+  LATERAL VIEW {stack}
+)
+SELECT customer_id, cutoff, dsl AS days_since_last_order, rev30 AS total_revenue_30d, rev90 AS total_revenue_90d,
+  rev365 AS total_revenue_365d, 30.0 * n365 / LEAST(GREATEST({lifetime}, 30), 365) AS order_frequency,
+  div AS cart_diversity, email_domain_class, {lifetime} AS customer_lifetime_days{churned}
+FROM x WHERE nact > 0 AND signup < cutoff"""
+
 # %% ../nbs/05a_spark.ipynb #af6967e7
 def _source(url_or_session)->tuple:
     "The session, whether `order_items` is there, the first order, the data end, and the source's name for messages"
@@ -165,6 +261,18 @@ def _source(url_or_session)->tuple:
     return (spark, items, *_spark_bounds(spark, where), where)
 
 # %% ../nbs/05a_spark.ipynb #cc8d040b
+def spark_training_frame(url_or_session, # `spark:PATH` or a SparkSession with the tables registered
+                         cfg:ChurnConfig|None=None, # windows
+                         cutoffs:list|None=None, # default: `[cfg.cutoff]` or the latest fully labelled cutoff
+                         labels:bool=True, # add `churned` (every label window must be observed)
+                        ):
+    "A lazy Spark DataFrame of `build_training_table`'s rows at every cutoff, computed in one pass"
+    cfg = cfg or ChurnConfig()
+    spark, items, first, end, where = _source(url_or_session)
+    cutoffs = sorted(map(pd.Timestamp, cutoffs if cutoffs is not None else default_cutoffs(end, cfg, n=1)))
+    for c in cutoffs: _check_cutoff(first, end, c, cfg, labelled=labels)
+    return spark.sql(spark_table_sql(cfg, cutoffs, _categories(spark, where) if items else [], labels))
+
 def spark_feature_frame(url_or_session, # `spark:PATH` or a SparkSession with the tables registered
                         cutoff=None, # default `cfg.cutoff` or the end of the data
                         cfg:ChurnConfig|None=None, # windows
@@ -172,23 +280,38 @@ def spark_feature_frame(url_or_session, # `spark:PATH` or a SparkSession with th
                        ):
     "A lazy Spark DataFrame of the rows of `build_features` (or, with `labels`, `build_training_table`) at `cutoff`"
     cfg = cfg or ChurnConfig()
-    spark, items, first, end, where = _source(url_or_session)
-    c = pd.Timestamp(cutoff if cutoff is not None else cfg.cutoff if cfg.cutoff is not None else end)
-    _check_cutoff(first, end, c, cfg, labelled=labels)
-    return spark.sql(feature_sql(cfg, c, 'spark', labels=labels, items=items))
+    if cutoff is None and cfg.cutoff is None: cutoff = _source(url_or_session)[3]
+    return spark_training_frame(url_or_session, cfg, [cutoff if cutoff is not None else cfg.cutoff], labels)
+
+# %% ../nbs/05a_spark.ipynb #a1f0c013
+def plan_outline(frame, # a Spark DataFrame
+                 width:int=110, # characters kept of each line
+                )->str:
+    "`frame.explain()` without expression ids, plan ids and file locations, each line cut to `width`"
+    with redirect_stdout(io.StringIO()) as out, _quiet(): frame.explain()
+    text = re.sub(r'#\d+L?|, \[plan_id=\d+\]|Location: [^,]+, ', '', out.getvalue())
+    return '\n'.join(line[:width] for line in text.strip().splitlines())
 
 # %% ../nbs/05a_spark.ipynb #40d8715c
+def _where(url_or_session)->str:
+    return redact(url_or_session) if is_spark_url(url_or_session) else 'the Spark session'
+
+def _arrow(frame, where:str)->pd.DataFrame:
+    "The rows of `frame` on the driver, through Arrow; the driver's bound is `spark.driver.maxResultSize`"
+    try:
+        with _quiet(): return frame.toArrow().to_pandas()
+    except Exception as e:
+        if 'maxResultSize' not in str(e): raise DatabaseError(f"query on {where} failed: {_one_line(e, where)}") from None
+        raise DatabaseError(f"the rows from {where} exceed what the driver collects (spark.driver.maxResultSize): "
+                            "write them with spark_write_table, or train on spark_training_sample") from None
+
 def spark_training_table(url_or_session, # `spark:PATH` or a SparkSession with the tables registered
                          cfg:ChurnConfig|None=None, # windows
                          cutoffs:list|None=None, # default: `[cfg.cutoff]` or the latest fully labelled cutoff
                         )->pd.DataFrame:
-    "`build_training_table`, computed by Spark SQL in one job for all cutoffs"
-    cfg = cfg or ChurnConfig()
-    spark, items, first, end, where = _source(url_or_session)
-    cutoffs = sorted(map(pd.Timestamp, cutoffs if cutoffs is not None else default_cutoffs(end, cfg, n=1)))
-    for c in cutoffs: _check_cutoff(first, end, c, cfg, labelled=True)
-    queries = [f"SELECT * FROM ({feature_sql(cfg, c, 'spark', items=items)})" for c in cutoffs]   # one job for all
-    table = _typed(_collect(spark, '\nUNION ALL\n'.join(queries), where), True)
+    "`build_training_table`, computed by Spark in one pass and collected (at most `spark.driver.maxResultSize`)"
+    frame = spark_training_frame(url_or_session, cfg, cutoffs)
+    table = _typed(_arrow(frame, _where(url_or_session)), True)
     return table.sort_values(['cutoff', 'customer_id'], ignore_index=True)
 
 # %% ../nbs/05a_spark.ipynb #d3d270f1
@@ -196,13 +319,9 @@ def spark_features(url_or_session, # `spark:PATH` or a SparkSession with the tab
                    cutoff=None, # when to score; default `cfg.cutoff` or the end of the data
                    cfg:ChurnConfig|None=None, # `active_days` decides who is scored
                   )->pd.DataFrame:
-    "`build_features` (no label), computed by Spark SQL"
-    cfg = cfg or ChurnConfig()
-    frame = spark_feature_frame(url_or_session, cutoff, cfg)
-    where = redact(url_or_session) if is_spark_url(url_or_session) else 'the Spark session'
-    try:
-        with _quiet(): return _typed(frame.toArrow().to_pandas(), False)
-    except Exception as e: raise DatabaseError(f"query on {where} failed: {_one_line(e, where)}") from None
+    "`build_features` (no label), computed by Spark and collected (at most `spark.driver.maxResultSize`)"
+    frame = spark_feature_frame(url_or_session, cutoff, cfg or ChurnConfig())
+    return _typed(_arrow(frame, _where(url_or_session)), False).sort_values('customer_id', ignore_index=True)
 
 # %% ../nbs/05a_spark.ipynb #f01dae37
 def spark_facts(url_or_session, # `spark:PATH` or a SparkSession with the tables registered
@@ -252,3 +371,66 @@ def spark_scores(features, # a Spark DataFrame with the model's feature columns
     try: shipped = features.sparkSession.sparkContext.broadcast(data)   # once per executor
     except Exception: shipped = data   # Spark Connect has no broadcast: the bytes travel with the function
     with _quiet(): return features.mapInArrow(functools.partial(_score_batches, shipped, keep), schema)
+
+# %% ../nbs/05a_spark.ipynb #a1f0c021
+def spark_write_table(frame, # a Spark DataFrame: `spark_training_frame`, `spark_feature_frame`, `spark_scores`...
+                      path:str, # the folder to write (local, hdfs://, s3a://...); a `spark:` prefix is dropped
+                      replace:bool=False, # replace a folder this function wrote before (it holds `_SUCCESS`)
+                     )->str:
+    "Write `frame` as Parquet partitioned by `cutoff_date` (from `cutoff`), by the executors; return the path"
+    from pyspark.sql import functions as F
+    path = path[len(SPARK_PREFIX):] if is_spark_url(path) else str(path)
+    local = Path(path) if '://' not in path else None
+    if local is not None and local.exists() and any(local.iterdir()) if local and local.is_dir() else local and local.exists():
+        if not (replace and (local / '_SUCCESS').is_file()):
+            raise ConfigError(f"{redact(path)}: exists" + ("" if replace else "; pass replace=True to overwrite")
+                              + ("" if (local / '_SUCCESS').is_file() else " (and it was not written by Spark)"))
+    out = frame.withColumn('cutoff_date', F.to_date('cutoff')) if 'cutoff' in frame.columns else frame
+    writer = out.write.mode('overwrite' if replace else 'errorifexists')
+    (writer.partitionBy('cutoff_date') if 'cutoff' in frame.columns else writer).parquet(path)
+    return path
+
+# %% ../nbs/05a_spark.ipynb #a1f0c025
+SAMPLE_ROWS = 3_000_000   # rows of the training table the driver takes at most
+
+def _sample_filter(rate:float, seed:int)->str:
+    "SQL condition keeping a row with probability `rate`, by a hash of its customer, cutoff and `seed`"
+    return f"(xxhash64(customer_id, cutoff, {int(seed)}) & 2147483647) < {int(rate * 2**31)}"
+
+# %% ../nbs/05a_spark.ipynb #a1f0c026
+def spark_training_sample(url_or_session, # `spark:PATH` or a SparkSession with the tables registered
+                          cfg:ChurnConfig|None=None, # windows
+                          cutoffs:list|None=None, # default: `[cfg.cutoff]` or the latest fully labelled cutoff
+                          max_rows:int=SAMPLE_ROWS, # the most rows the driver takes
+                          seed:int=0, # which rows a sample keeps
+                         )->tuple[pd.DataFrame, dict]:
+    "The training table, or a sample of at most `max_rows` of it at one rate per (cutoff, label); and the counts"
+    from pyspark import StorageLevel
+    if max_rows < 1: raise ConfigError(f"max_rows must be positive, got {max_rows!r}")
+    where, frame = _where(url_or_session), spark_training_frame(url_or_session, cfg, cutoffs)
+    frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        rows = int(_arrow(frame.groupBy('cutoff').count(), where)['count'].sum())
+        rate = 1.0 if rows <= max_rows else max(0.0, (max_rows - 4 * max_rows ** 0.5) / rows)
+        table = _typed(_arrow(frame if rate == 1 else frame.where(_sample_filter(rate, seed)), where), True)
+    finally: frame.unpersist()
+    if len(table) > max_rows: table = table.sample(n=max_rows, random_state=seed)
+    return table.sort_values(['cutoff', 'customer_id'], ignore_index=True), dict(rows=rows, sampled=len(table), rate=rate)
+
+# %% ../nbs/05a_spark.ipynb #a1f0c031
+def spark_write_scores(data, # `spark:PATH` or a SparkSession with the tables registered
+                       model:str|Path, # the `.onnx` file
+                       output:str, # the folder to write, e.g. `spark:OUT/`; replaced if this function wrote it
+                       cfg:ChurnConfig|None=None, # `cfg.cutoff` (default: the end of the data) and `active_days`
+                      )->dict:
+    "Score every eligible customer on the executors and write `churn_score`'s table as Parquet; return the counts"
+    from pyspark.sql import functions as F
+    from mirador_churn.cli import SCORE_COLUMNS
+    frame, version = spark_feature_frame(data, None, cfg), str(ChurnScorer.load(model).metadata.get('model_version', 'unknown'))
+    emails = frame.sparkSession.sql("SELECT customer_id, nullif(trim(CAST(email AS STRING)), '') AS email FROM customers")
+    scored = spark_scores(frame.join(emails, 'customer_id', 'left'), model, keep=['customer_id', 'email', 'cutoff', *FEATURES])
+    table = scored.select(*(F.col(f).cast('float') if f in FEATURES else F.col(f) for f in scored.columns),
+                          F.lit(version).alias('model_version')).select(*SCORE_COLUMNS)
+    path = spark_write_table(table, output, replace=True)
+    n = frame.sparkSession.read.parquet(path).count()   # from the Parquet footers
+    return dict(output=path, scored=n, customers=frame.sparkSession.table('customers').count(), model_version=version)

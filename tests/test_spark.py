@@ -1,5 +1,7 @@
-"Spark SQL in local mode, for real: parity with build_training_table, spark:PATH sources, scoring on the executors."
-import os, shutil
+"""Spark for real, in local mode and on a standalone cluster of two workers: parity with build_training_table, spark:PATH
+sources, outputs written by the executors, the bounded sample, scoring on the executors."""
+import json, os, shutil, signal, socket, subprocess, sys, time, urllib.request
+from pathlib import Path
 import numpy as np, pandas as pd, pytest
 from mirador_churn.data import generate_synthetic, save_dataset
 from mirador_churn.features import ChurnConfig, build_features, build_training_table, default_cutoffs, tiny_shop, time_split
@@ -10,8 +12,10 @@ if not shutil.which('java'):
     pytest.skip('no Java: install a JRE (e.g. openjdk-17-jre-headless) to run the Spark tests', allow_module_level=True)
 pytest.importorskip('pyspark') if not os.environ.get('CI') else None
 
-from mirador_churn.spark import (is_spark_url, read_parquet_tables, spark_facts, spark_feature_frame, spark_features,
-                                 spark_scores, spark_session, spark_training_table)
+from mirador_churn.spark import (_categories, _collect, is_spark_url, plan_outline, read_parquet_tables, spark_facts,
+                                 spark_feature_frame, spark_features, spark_scores, spark_session, spark_table_sql,
+                                 spark_training_frame, spark_training_sample, spark_training_table, spark_write_scores,
+                                 spark_write_table)
 from mirador_churn.sql import DatabaseError
 
 @pytest.fixture(scope='module')
@@ -56,12 +60,31 @@ def test_parity_on_the_tiny_shop(spark, tmp_path):
     assert spark_training_table(spark, ChurnConfig(cutoff='2024-07-01')).churned.tolist() == [0, 1, 0, 1]
     with pytest.raises(Exception, match='so its customers are censored, not churned'):
         spark_training_table(spark, ChurnConfig(cutoff='2024-10-01'))
-    # the check can fail: a 30-day window one day short differs on this shop
-    from mirador_churn.spark import _collect
-    from mirador_churn.sql import _typed, feature_sql
-    off = _typed(_collect(spark, feature_sql(ChurnConfig(), '2024-07-01', 'spark').replace('age <= 30 THEN', 'age < 30 THEN'), 't'), True)
+    # the check can fail: the one-pass plan with a 30-day window one day short differs on this shop
+    from mirador_churn.sql import _typed
+    read_parquet_tables(spark, str(tmp_path))
+    sql = spark_table_sql(ChurnConfig(), ['2024-07-01'], _categories(spark, 't'))
+    assert '<= 30 THEN' in sql
+    off = _typed(_collect(spark, sql.replace('<= 30 THEN', '< 30 THEN'), 't'), True)
     with pytest.raises(AssertionError, match='total_revenue_30d'):
         assert_same_table(off, build_training_table(*hand[:2], ChurnConfig(cutoff='2024-07-01'), order_items=hand.order_items))
+
+def test_categories_quoted_missing_and_many(spark, tmp_path):
+    "Categories with quotes and backslashes, missing ones, and more than one 64-bit word of them"
+    hand = tiny_shop()
+    items = hand.order_items.copy()
+    names = [f"cat {i}" for i in range(70)] + ["it's", 'back\\slash', None]
+    items['category'] = pd.array([names[i % len(names)] for i in range(len(items))], dtype='string')
+    more = items.sample(n=200, replace=True, random_state=0).assign(category=pd.array([names[i % 73] for i in range(200)], dtype='string'))
+    shop = hand._replace(order_items=pd.concat([items, more], ignore_index=True))
+    save_dataset(shop, tmp_path)
+    read_parquet_tables(spark, str(tmp_path))
+    assert len(_categories(spark, 't')) == 72
+    cfg = ChurnConfig(cutoff='2024-07-01')
+    got = spark_training_table(spark, cfg)
+    want = build_training_table(*shop[:2], cfg, order_items=shop.order_items)
+    assert_same_table(got, want)
+    assert want.cart_diversity.max() > 1   # distinct counts above one: the masks are exercised
 
 def test_tables_written_by_spark_and_without_items(spark, tmp_path):
     "NAME/ folders of part files with microsecond timestamps (as Spark writes them); no order_items table"
@@ -108,3 +131,126 @@ def test_bad_sources(spark, tmp_path):
         spark_features(spark)
     with pytest.raises(DatabaseError, match='expected a spark:PATH URL or a SparkSession'):
         spark_features('not a source')
+
+def test_one_pass_plan(spark, shop):
+    "Shuffles of narrow rows only, no Python on the hot path; the plan holds one aggregate per customer"
+    ds, d = shop
+    read_parquet_tables(spark, str(d))
+    spark.conf.set('spark.sql.autoBroadcastJoinThreshold', '-1')
+    try: plan = plan_outline(spark_training_frame(spark, ChurnConfig(), default_cutoffs(ds.orders, n=4)), width=400)
+    finally: spark.conf.unset('spark.sql.autoBroadcastJoinThreshold')
+    exchanges = [l for l in plan.splitlines() if 'Exchange hashpartitioning' in l]
+    assert len(exchanges) == 4, plan
+    assert not any(k in plan for k in ('PythonUDF', 'BatchEvalPython', 'ArrowEvalPython')), plan
+    assert plan.count('Scan parquet') == 3 and plan.count('HashAggregate(keys=[customer_id') == 1, plan
+
+def test_outputs_in_the_lake_and_the_sample(spark, shop, tmp_path):
+    ds, d = shop
+    cutoffs = default_cutoffs(ds.orders, n=4)
+    want = build_training_table(*ds[:2], ChurnConfig(), cutoffs, ds.order_items)
+    path = spark_write_table(spark_training_frame(f'spark:{d}', ChurnConfig(), cutoffs), f'spark:{tmp_path}/table')
+    back = pd.read_parquet(path)
+    from mirador_churn.sql import _typed
+    assert_same_table(_typed(back.drop(columns='cutoff_date'), True), want)
+    assert len(list(Path(path).glob('cutoff_date=*/*.parquet'))) >= 4
+    with pytest.raises(Exception, match='exists; pass replace=True'):
+        spark_write_table(spark_training_frame(spark, ChurnConfig(), cutoffs), path)
+    (tmp_path / 'mine').mkdir(); (tmp_path / 'mine' / 'notes.txt').write_text('keep me')
+    with pytest.raises(Exception, match='not written by Spark'):
+        spark_write_table(spark_training_frame(spark, ChurnConfig(), cutoffs), tmp_path / 'mine', replace=True)
+    assert (tmp_path / 'mine' / 'notes.txt').read_text() == 'keep me'
+    whole, info = spark_training_sample(spark, ChurnConfig(), cutoffs)
+    assert_same_table(whole, want)
+    assert info == dict(rows=len(want), sampled=len(want), rate=1.0)
+    part, info = spark_training_sample(spark, ChurnConfig(), cutoffs, max_rows=800, seed=1)
+    assert 600 < info['sampled'] <= 800 < info['rows'] == len(want)
+    assert_same_table(part, want.merge(part[['customer_id', 'cutoff']]))
+    rate = part.groupby('cutoff').size() / want.groupby('cutoff').size()
+    assert ((rate - info['rate']).abs() < 0.1).all(), rate   # every cutoff at about the same rate
+    other, _ = spark_training_sample(spark, ChurnConfig(), cutoffs, max_rows=800, seed=2)
+    assert not other[['customer_id', 'cutoff']].equals(part[['customer_id', 'cutoff']])   # the seed decides the rows
+    with pytest.raises(Exception, match='max_rows must be positive'):
+        spark_training_sample(spark, ChurnConfig(), cutoffs, max_rows=0)
+
+def _free_ports(n:int)->list[int]:
+    "`n` free loopback ports in this project's range 18400-18499"
+    held = []
+    try:
+        for port in range(18400, 18500):
+            s = socket.socket()
+            try: s.bind(('127.0.0.1', port)); held.append(s)
+            except OSError: s.close()
+            if len(held) == n: return [h.getsockname()[1] for h in held]
+        pytest.skip(f'fewer than {n} free ports in 18400-18499')
+    finally:
+        for h in held: h.close()
+
+def _cluster_status(ui_port:int)->dict:
+    with urllib.request.urlopen(f'http://127.0.0.1:{ui_port}/json/', timeout=5) as r: return json.load(r)
+
+@pytest.fixture
+def standalone(tmp_path):
+    "A Spark master and two one-core workers, started with pyspark's own spark-class on loopback; stopped after"
+    import pyspark
+    home = Path(pyspark.__file__).parent
+    env = {**os.environ, 'SPARK_HOME': str(home), 'SPARK_LOCAL_IP': '127.0.0.1', 'SPARK_LOG_DIR': str(tmp_path)}
+    procs = []
+    def start(name, *args):
+        log = open(tmp_path / f'{name}.log', 'wb')
+        procs.append(subprocess.Popen([str(home / 'bin' / 'spark-class'), *args], stdout=log, stderr=subprocess.STDOUT,
+                                      env=env, start_new_session=True))
+    try:
+        port, ui, *worker_ui = _free_ports(4)
+        start('master', 'org.apache.spark.deploy.master.Master', '--host', '127.0.0.1', '--port', str(port),
+              '--webui-port', str(ui))
+        for i in range(2):
+            start(f'worker{i}', 'org.apache.spark.deploy.worker.Worker', f"spark://127.0.0.1:{port}", '--host', '127.0.0.1',
+                  '--cores', '1', '--memory', '1g', '--webui-port', str(worker_ui[i]), '--work-dir', str(tmp_path / f'work{i}'))
+        deadline, alive = time.monotonic() + 120, 0
+        while time.monotonic() < deadline:
+            try: alive = sum(w['state'] == 'ALIVE' for w in _cluster_status(ui)['workers'])
+            except OSError: pass
+            if alive == 2: break
+            assert all(p.poll() is None for p in procs), (tmp_path / 'master.log').read_text()[-2000:]
+            time.sleep(1)
+        assert alive == 2, f"{alive} of 2 workers registered in 120 s: {(tmp_path / 'worker0.log').read_text()[-2000:]}"
+        yield f"spark://127.0.0.1:{port}", ui
+    finally:
+        for p in procs:
+            try: os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError: pass
+        for p in procs:
+            try: p.wait(timeout=30)
+            except subprocess.TimeoutExpired: os.killpg(p.pid, signal.SIGKILL); p.wait(timeout=10)
+
+def test_parity_on_a_standalone_cluster(spark, shop, standalone, tmp_path):
+    "The same parity on spark://127.0.0.1 with two worker processes: the table, the sample, the lake, the scores"
+    from pyspark.sql import SparkSession
+    from mirador_churn.export import export_onnx
+    from mirador_churn.model import TrainConfig, train_model
+    from mirador_churn.scoring import ChurnScorer
+    master, ui = standalone
+    ds, d = shop
+    spark.stop()   # the module's local session: getOrCreate would hand it back
+    cluster = spark_session(master, shuffle_partitions=4, app_name='mirador-churn-cluster-test')
+    try:
+        assert cluster.sparkContext.master == master
+        cutoffs = default_cutoffs(ds.orders, n=4)
+        want = build_training_table(*ds[:2], ChurnConfig(), cutoffs, ds.order_items)
+        got = spark_training_table(f'spark:{d}', ChurnConfig(), cutoffs)
+        assert_same_table(got, want)
+        apps = _cluster_status(ui)['activeapps']
+        assert [a['name'] for a in apps] == ['mirador-churn-cluster-test'] and apps[0]['cores'] == 2
+        part, info = spark_training_sample(cluster, ChurnConfig(), cutoffs, max_rows=800, seed=1)
+        assert_same_table(part, want.merge(part[['customer_id', 'cutoff']]))
+        assert info['sampled'] <= 800 < info['rows']
+        train, valid, _ = time_split(want)
+        model, _ = train_model(train, valid, TrainConfig(max_epochs=3), progress=False)
+        export_onnx(model, tmp_path / 'model.onnx')
+        counts = spark_write_scores(cluster, tmp_path / 'model.onnx', f'spark:{tmp_path}/scores')
+        lake = pd.read_parquet(counts['output']).sort_values('customer_id', ignore_index=True)
+        feats = build_features(*ds[:2], order_items=ds.order_items)
+        assert lake.customer_id.tolist() == feats.customer_id.tolist() == sorted(feats.customer_id) and counts['scored'] == len(feats)
+        want_p = ChurnScorer.load(tmp_path / 'model.onnx').predict_proba(feats)
+        assert np.array_equal(lake.churn_probability.to_numpy(), want_p) and lake.churn_probability.std() > 0
+    finally: cluster.stop()
