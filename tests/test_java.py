@@ -265,3 +265,13 @@ def test_promotion_json_from_a_real_mlflow_server(jar, models, tmp_path, monkeyp
         r = subprocess.run(['java', '-jar', str(jar), '--model', str(tmp_path / 'bad.json'), '--port', '0'], capture_output=True,
                            text=True, timeout=120, env={**os.environ, **env})
         assert r.returncode == 2 and 'the promotion says 0000000000000000…; not serving it' in r.stderr, r.stderr[-2000:]
+
+def test_without_java_the_tests_skip_with_a_reason_and_ci_fails(monkeypatch):
+    "No JDK or Maven: a skip that names what is missing; in CI (which installs both) a failure instead"
+    monkeypatch.setattr(shutil, 'which', lambda tool: None if tool == 'mvn' else '/usr/bin/' + tool)
+    monkeypatch.delenv('CI', raising=False)
+    with pytest.raises(pytest.skip.Exception, match='no mvn on this machine'): _need_java()
+    monkeypatch.setenv('CI', 'true')
+    with pytest.raises(pytest.fail.Exception, match='mvn missing: CI runs'): _need_java()
+    monkeypatch.setattr(shutil, 'which', lambda tool: '/usr/bin/' + tool)
+    _need_java()   # the check can pass: both present, no skip
