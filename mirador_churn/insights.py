@@ -4,7 +4,7 @@
 
 # %% ../nbs/07a_insights.ipynb #099fee03
 from __future__ import annotations
-import hashlib, hmac, html, math, secrets, time
+import hashlib, hmac, html, math, re, secrets, time
 from urllib.parse import parse_qs, quote
 
 import numpy as np
@@ -32,10 +32,10 @@ class Sessions:
 
 # %% ../nbs/07a_insights.ipynb #f144d886
 @patch
-def issue(self:Sessions, now:float|None=None)->str:
-    "A new token, valid for `ttl` seconds from `now`"
+def issue(self:Sessions, now:float|None=None, subject:str='')->str:
+    "A new token, valid for `ttl` seconds from `now`, bound to `subject` (the id of the key that opened it)"
     body = f"{int((time.time() if now is None else now) + self.ttl)}.{secrets.token_hex(16)}"
-    return f"{body}.{self._sign(body)}"
+    return f"{body}.{self._sign(f'{body}.{subject}')}"
 
 # %% ../nbs/07a_insights.ipynb #47b4e201
 def _token_parts(token:str|None):
@@ -46,22 +46,22 @@ def _token_parts(token:str|None):
 
 # %% ../nbs/07a_insights.ipynb #3fa56176
 @patch
-def valid(self:Sessions, token:str|None, now:float|None=None)->bool:
-    "Is `token` signed with our secret, unexpired and not revoked?"
+def valid(self:Sessions, token:str|None, now:float|None=None, subjects=('',))->bool:
+    "Is `token` signed with our secret for one of `subjects`, unexpired and not revoked?"
     parts = _token_parts(token)
     if parts is None: return False
     expiry, nonce, signature = parts
     now = time.time() if now is None else now
-    signed = hmac.compare_digest(signature, self._sign(f"{expiry}.{nonce}"))
+    signed = any(hmac.compare_digest(signature, self._sign(f"{expiry}.{nonce}.{s}")) for s in subjects)
     return signed and now < expiry and nonce not in self.revoked
 
 # %% ../nbs/07a_insights.ipynb #ec10972b
 @patch
-def revoke(self:Sessions, token:str|None, now:float|None=None):
+def revoke(self:Sessions, token:str|None, now:float|None=None, subjects=('',)):
     "Sign `token` out: it is refused from now on"
     now = time.time() if now is None else now
     self.revoked = {n: e for n, e in self.revoked.items() if e > now}   # expired tokens are refused anyway
-    if self.valid(token, now): expiry, nonce, _ = _token_parts(token); self.revoked[nonce] = expiry
+    if self.valid(token, now, subjects): expiry, nonce, _ = _token_parts(token); self.revoked[nonce] = expiry
 
 # %% ../nbs/07a_insights.ipynb #ea01c878
 FEATURE_LABELS = {
@@ -93,13 +93,17 @@ def feature_push(scorer, # a `ChurnScorer`
                 )->list:
     "For each row, `(feature, push)` pairs, largest first: how much the probability falls with that feature typical"
     names = list(scorer.feature_names)
-    X = rows[names].to_numpy(np.float32)
-    n, k = X.shape
-    moved = np.repeat(X, k, axis=0)   # row i with feature j typical sits at i * k + j
-    moved[np.arange(n * k), np.tile(np.arange(k), n)] = np.tile([typical[f] for f in names], n)
-    push = scorer.predict_proba(X)[:, None] - scorer.predict_proba(moved).reshape(n, k)
-    return [[(names[j], float(push[i, j])) for j in np.argsort(-push[i], kind='stable') if push[i, j] >= min_push]
-            for i in range(n)]
+    X = rows[names].apply(pd.to_numeric, errors='coerce').to_numpy(np.float32, na_value=np.nan)
+    ref = np.array([typical[f] for f in names], np.float32)
+    ok = np.isfinite(X).all(axis=1)   # a customer with a missing feature cannot be scored, so nothing is said of them
+    n, k = int(ok.sum()), len(names)
+    moved = np.repeat(X[ok], k, axis=0)   # row i with feature j typical sits at i * k + j
+    moved[np.arange(n * k), np.tile(np.arange(k), n)] = np.tile(np.where(np.isfinite(ref), ref, 0), n)
+    push = np.zeros((n, k)) if not n else scorer.predict_proba(X[ok])[:, None] - scorer.predict_proba(moved).reshape(n, k)
+    push[:, ~np.isfinite(ref)] = 0
+    rows_push = iter(push)
+    pairs = lambda p: [(names[j], float(p[j])) for j in np.argsort(-p, kind='stable') if p[j] >= min_push]
+    return [pairs(next(rows_push)) if good else [] for good in ok]
 
 # %% ../nbs/07a_insights.ipynb #cbe7f142
 def find_customers(scores:pd.DataFrame, # the scores table
@@ -109,7 +113,7 @@ def find_customers(scores:pd.DataFrame, # the scores table
     "Customers whose id is `query` or whose e-mail contains it, highest probability first"
     q = (query or '').strip()
     if not q: return scores.iloc[:0]
-    if q.isdigit(): hit = scores.customer_id == int(q)
+    if re.fullmatch(r'[0-9]{1,18}', q): hit = scores.customer_id == int(q)
     else: hit = scores.email.fillna('').str.lower().str.contains(q.lower(), regex=False)
     return most_at_risk(scores[hit.to_numpy(bool)], limit)
 
@@ -161,9 +165,11 @@ def drift_chart(series:list, # `monitor.json`'s series: dicts with `date`, `scor
             + '</div>')
 
 # %% ../nbs/07a_insights.ipynb #cf4280da
-def _pct(p)->str: return f'{100 * float(p):.1f}%'
+def _known(v)->bool: return v is not None and bool(pd.notna(v)) and _finite(float(v))
 
-def _num(v)->str: return f'{float(v):,.0f}' if _finite(float(v)) else ''
+def _pct(p)->str: return f'{100 * float(p):.1f}%' if _known(p) else 'missing'
+
+def _num(v)->str: return f'{float(v):,.0f}' if _known(v) else ''
 
 def _pushes_html(pushes:list, row)->str:
     "The three largest pushes of a customer, each with the feature's value: `days since last order 240 (+13 pts)`"
@@ -188,7 +194,8 @@ def _customers_table(rows:pd.DataFrame, pushes:list, caption:str)->str:
 # %% ../nbs/07a_insights.ipynb #515ad3ef
 def _features_list(row)->str:
     "All features of one customer, labelled"
-    return '<dl class="features">' + ''.join(f'<dt>{_esc(FEATURE_LABELS[f])}</dt><dd>{float(getattr(row, f)):,.2f}</dd>'
+    value = lambda v: f'{float(v):,.2f}' if pd.notna(v) and _finite(float(v)) else 'missing'
+    return '<dl class="features">' + ''.join(f'<dt>{_esc(FEATURE_LABELS[f])}</dt><dd>{value(getattr(row, f))}</dd>'
                                             for f in FEATURES) + '</dl>'
 
 def _at_risk_section(scores, scorer, prefix:str)->str:
@@ -216,6 +223,15 @@ def _search_section(scores, scorer, query:str|None, prefix:str)->str:
     return form + f'<p>{len(found)} match{"es" if len(found) > 1 else ""}</p>' + cards
 
 # %% ../nbs/07a_insights.ipynb #1d0476da
+def _apdex_line(a:dict|None)->str:
+    "One line on the accuracy Apdex of monitor.json, or nothing when the report has none"
+    if not a: return ''
+    basis = {'realized': 'realized ROC AUC', 'estimated': 'estimated ROC AUC (labels not matured)',
+             'mixed': 'realized ROC AUC, estimated where labels have not matured'}.get(a['basis'], a['basis'])
+    return (f'<p class="apdex">Accuracy Apdex <strong>{a["value"]:.2f}</strong> ({a["satisfied"]} of {a["cohorts"]} daily '
+            f'cohorts satisfied, {a["tolerating"]} tolerating, {a["frustrated"]} frustrated; {_esc(basis)} against the '
+            f'target {a["target"]:g}, floor {a["floor"]:g})</p>')
+
 def _drift_section(monitor:dict|None)->str:
     if not monitor or not monitor.get('series'):
         return ('<p class="empty">Monitor data missing. Run <code>churn_monitor --model model.onnx --data DATA --output'
@@ -223,7 +239,7 @@ def _drift_section(monitor:dict|None)->str:
     ok = monitor.get('verdict') == 'ok'
     verdict = ('<p class="verdict ok">Within the SLO.</p>' if ok else '<p class="verdict breached">SLO breached: '
                + _esc('; '.join(monitor.get('breaches') or ['see monitor.json'])) + '</p>')
-    return verdict + drift_chart(monitor['series'][-30:], monitor.get('slo') or {})
+    return verdict + _apdex_line(monitor.get('accuracy_apdex')) + drift_chart(monitor['series'][-30:], monitor.get('slo') or {})
 
 def _model_section(info:dict)->str:
     windows, metrics = info.get('label_windows') or {}, info.get('test_metrics') or {}
@@ -294,33 +310,58 @@ min-width:11.5rem;color:#4a5568} caption{display:block}}
 """
 
 # %% ../nbs/07a_insights.ipynb #5e8fb4a6
+_NO_STORE = {'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer'}
+
 def _html(body:str, status:int=200)->HTMLResponse:
     "An HTML response that allows no script and is never cached"
-    headers = {'Content-Security-Policy': CSP, 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff',
-               'Referrer-Policy': 'no-referrer'}
-    return HTMLResponse(body, status, headers=headers)
+    return HTMLResponse(body, status, headers={'Content-Security-Policy': CSP, **_NO_STORE})
 
-async def _form(request:Request, limit:int=4096)->dict:
-    "The URL-encoded form of a small POST body"
-    body = await request.body()
-    return {k: v[0] for k, v in parse_qs(body[:limit].decode('utf-8', 'replace')).items()}
+async def _form(request:Request, limit:int=4096)->dict|None:
+    "The URL-encoded form of a small POST body, read at most `limit` bytes far; None if it is larger"
+    body = b''
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit: return None
+    return {k: v[0] for k, v in parse_qs(body.decode('utf-8', 'replace')).items()}
 
 # %% ../nbs/07a_insights.ipynb #03c1291f
+def _same_origin(request:Request)->bool:
+    "Was this form sent from our own page? By `Sec-Fetch-Site`, else `Origin`; a client with neither is not a browser"
+    site, origin = request.headers.get('sec-fetch-site'), request.headers.get('origin')
+    if site is not None: return site in ('same-origin', 'none')   # a browser's own word (it sends `Origin: null` here,
+    if origin is None: return True                                # since the page's referrer policy is no-referrer)
+    return origin == f"{request.url.scheme}://{request.headers.get('host', '')}"
+
+def _see_page(prefix:str)->RedirectResponse:
+    return RedirectResponse(prefix, status_code=303, headers=_NO_STORE)
+
+# %% ../nbs/07a_insights.ipynb #9e0e2017
 def _session_routes(app:FastAPI, prefix:str, sessions:Sessions):
     "POST `prefix/sign-in` (a form with `api_key`) opens a session; POST `prefix/sign-out` ends it"
     @app.post(prefix + '/sign-in', include_in_schema=False)
     async def insights_sign_in(request:Request):
-        key = (await _form(request)).get('api_key', '')
-        if not app.state.churn.keys.valid(key): return _html(sign_in_page(prefix, 'That key is not valid.'), 401)
-        done = RedirectResponse(prefix, status_code=303)
-        done.set_cookie(COOKIE, sessions.issue(), max_age=sessions.ttl, path='/insights', httponly=True,
+        if not _same_origin(request): return _html(sign_in_page(prefix, 'Sign in from this page.'), 403)
+        limiter, client = getattr(app.state, 'auth_limiter', None), (request.client or ('unknown',))[0]
+        if limiter and limiter.wait(client): return _html(sign_in_page(prefix, 'Too many wrong keys; try again later.'), 429)
+        form = await _form(request)
+        if form is None: return _html(sign_in_page(prefix, 'That form is too large.'), 413)
+        keys, key = app.state.churn.keys, form.get('api_key', '')
+        if not keys.valid(key):
+            if limiter: limiter.failed(client)
+            return _html(sign_in_page(prefix, 'That key is not valid.'), 401)
+        done = _see_page(prefix)
+        done.set_cookie(COOKIE, sessions.issue(subject=keys.id_of(key)), max_age=sessions.ttl, path='/insights', httponly=True,
                         samesite='strict', secure=request.url.scheme == 'https')
         return done
 
+# %% ../nbs/07a_insights.ipynb #a7df9fed
+def _sign_out_route(app:FastAPI, prefix:str, sessions:Sessions):
+    "POST `prefix/sign-out` ends the session of its cookie"
     @app.post(prefix + '/sign-out', include_in_schema=False)
     def insights_sign_out(request:Request):
-        sessions.revoke(request.cookies.get(COOKIE))
-        done = RedirectResponse(prefix, status_code=303)
+        if not _same_origin(request): return _html(sign_in_page(prefix, 'Sign out from this page.'), 403)
+        sessions.revoke(request.cookies.get(COOKIE), subjects=app.state.churn.keys.ids)
+        done = _see_page(prefix)
         done.delete_cookie(COOKIE, path='/insights', httponly=True, samesite='strict')
         return done
 
@@ -334,9 +375,10 @@ def mount_insights(app:FastAPI, # the service app, with `app.state.churn`
 
     @app.get(prefix, include_in_schema=False)
     def insights_page(request:Request, q:str|None=None):
-        if not sessions.valid(request.cookies.get(COOKIE)): return _html(sign_in_page(prefix), 401)
+        if not sessions.valid(request.cookies.get(COOKIE), subjects=app.state.churn.keys.ids): return _html(sign_in_page(prefix), 401)
         return _html(render_page(app.state.churn, q, prefix))
 
     @app.get(prefix + '/insights.css', include_in_schema=False)
     def insights_stylesheet(): return Response(STYLESHEET, media_type='text/css')
     _session_routes(app, prefix, sessions)
+    _sign_out_route(app, prefix, sessions)

@@ -4,12 +4,14 @@
 
 # %% ../nbs/07_serve.ipynb #d72b4625
 from __future__ import annotations
-import hashlib, hmac, json, logging, os, subprocess, sys, threading, time
+import asyncio, datetime, decimal, hashlib, hmac, json, logging, math, os, subprocess, sys, threading, time
+from collections import OrderedDict, deque
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Annotated, Any, TypedDict
 
+import anyio, h11
 import numpy as np
 import pandas as pd
 from fastapi import FastAPI, Query, Request
@@ -17,7 +19,9 @@ from fastapi.responses import Response
 from fastcore.basics import patch
 from fastcore.script import call_parse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from pydantic import Strict, WithJsonSchema
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .data import ChurnError, redact
 from .scoring import ChurnScorer
@@ -25,9 +29,9 @@ from .scoring import ChurnScorer
 # %% auto #0
 __all__ = ['log', 'OPEN_PATHS', 'ServeError', 'ApiKeys', 'load_api_keys', 'RequestError', 'rows_matrix', 'sha256_file', 'Watched',
            'LoadedModel', 'load_onnx', 'load_promotion', 'model_source', 'ScoresTable', 'load_scores',
-           'customer_record', 'load_monitor', 'ChurnState', 'ProbabilityHistogram', 'ServiceMetrics', 'Guard',
-           'read_body', 'predict_rows', 'customer_risk', 'ChurnPrediction', 'churn_mcp', 'create_app', 'churn_serve',
-           'serve_main', 'ServiceProcess', 'cross_language_vectors', 'node_probabilities']
+           'customer_record', 'load_monitor', 'ChurnState', 'ProbabilityHistogram', 'ServiceMetrics', 'monitor_gauges',
+           'SourceCollector', 'AuthLimiter', 'Guard', 'read_body', 'predict_rows', 'customer_risk', 'row_schema',
+           'ChurnPrediction', 'churn_mcp', 'create_app', 'BoundedH11', 'churn_serve', 'serve_main', 'ServiceProcess']
 
 # %% ../nbs/07_serve.ipynb #011709d2
 class ServeError(ChurnError, ValueError):
@@ -35,9 +39,12 @@ class ServeError(ChurnError, ValueError):
 
 class ApiKeys:
     "The service's API keys; `valid` compares in constant time with each of them"
-    def __init__(self, keys): self._keys = tuple(k.encode() for k in keys)
+    def __init__(self, keys):
+        self._keys = tuple(k.encode() for k in keys)
+        self.ids = frozenset(hashlib.sha256(k).hexdigest()[:32] for k in self._keys)   # what a session is bound to
     def __len__(self): return len(self._keys)
     def __repr__(self): return f"ApiKeys({len(self)} key{'s' if len(self) != 1 else ''})"
+    def id_of(self, key:str)->str: return hashlib.sha256(key.encode('utf-8', 'replace')).hexdigest()[:32]
     def valid(self, key:str|None)->bool:
         "Is `key` one of the keys? Every key is compared, in constant time"
         if not key or not self._keys: return False
@@ -46,20 +53,36 @@ class ApiKeys:
         return ok
 
 # %% ../nbs/07_serve.ipynb #911198ea
-def load_api_keys(file:str|Path|None=None, # a file of keys, one a line (`#` starts a comment)
+def _key_problem(k:str, min_length:int)->str|None:
+    "Why `k` cannot be an API key (never quoting it), or None"
+    if len(k) < min_length or not k.isascii() or not k.isprintable() or any(c.isspace() for c in k):
+        return f"an API key must be at least {min_length} printable ASCII characters without spaces"
+    if len(k) * math.log2(len(set(k))) < 64:
+        return "an API key must hold 64 bits by the rule length × log2(distinct characters): use a random one"
+
+def _file_keys(file)->list:
+    "(where, key) of each key of `file`: a line starting with `#` is a comment, any other line one whole key"
+    if not Path(file).is_file(): raise ServeError(f"{file}: no such API keys file")
+    named = []
+    for i, line in enumerate(Path(file).read_text().splitlines()):
+        if not line.strip() or line.lstrip().startswith('#'): continue
+        if line != line.strip(): raise ServeError(f"line {i + 1} of {file}: whitespace around a key (a line is one key)")
+        named.append((f"line {i + 1} of {file}", line))
+    if not named: raise ServeError(f"{file}: no API keys in the file (an emptied keys file revokes nothing silently)")
+    return named
+
+# %% ../nbs/07_serve.ipynb #de1a8b7c
+def load_api_keys(file:str|Path|None=None, # a file of keys, one a line (a line starting with `#` is a comment)
                   env:str='MIRADOR_API_KEYS', # environment variable of comma-separated keys
                   min_length:int=16, # shortest key accepted
                  )->ApiKeys:
     "The API keys from the environment variable `env` and the file `file`"
-    named = [(f"key {i + 1} of {env}", k.strip()) for i, k in enumerate(os.environ.get(env, '').split(',')) if k.strip()]
-    if file is not None:
-        if not Path(file).is_file(): raise ServeError(f"{file}: no such API keys file")
-        lines = [l.split('#', 1)[0].strip() for l in Path(file).read_text().splitlines()]
-        named += [(f"line {i + 1} of {file}", k) for i, k in enumerate(lines) if k]
-    if not named: raise ServeError(f"no API keys: set {env}=key1,key2 or pass --api-keys-file (every route but /healthz and /readyz needs one)")
+    named = [(f"key {i + 1} of {env}", k) for i, k in enumerate(os.environ.get(env, '').split(',')) if k.strip()]
+    if file is not None: named += _file_keys(file)
+    if not named: raise ServeError(f"no API keys: set {env}=key1,key2 or pass --api-keys-file "
+                                   "(every route but /healthz and /readyz needs one)")
     for where, k in named:
-        if len(k) < min_length or not k.isascii() or not k.isprintable() or ' ' in k:
-            raise ServeError(f"{where}: an API key must be at least {min_length} printable ASCII characters without spaces")
+        if why := _key_problem(k, min_length): raise ServeError(f"{where}: {why}")
     return ApiKeys(dict.fromkeys(k for _, k in named))
 
 # %% ../nbs/07_serve.ipynb #0dd912fe
@@ -127,7 +150,7 @@ class Watched:
     "The current value of a source that changes on disk (or in a registry): reloaded when its fingerprint moves"
     def __init__(self, name:str, load, fingerprint, every:float=0.0):
         self.name, self._load, self._fingerprint, self.every = name, load, fingerprint, every
-        self.error, self.loads, self._checked = None, 0, time.monotonic()
+        self.error, self.loads, self.failures, self._checked = None, 0, 0, time.monotonic()
         self._fp = fingerprint()
         self.value = load()   # at start-up an error propagates: a service must not start without its sources
         self.loads = 1
@@ -142,7 +165,7 @@ class Watched:
             value = self._load()
         except Exception as e:
             if self.error != str(e): log.warning("%s: keeping the loaded version; reload failed: %s", self.name, redact(str(e)))
-            self.error = str(e)
+            self.error, self.failures = str(e), self.failures + 1   # counted per failed attempt, for an alert
             return False
         self.value, self._fp, self.error, self.loads = value, fp, None, self.loads + 1
         return True
@@ -224,37 +247,125 @@ class ScoresTable:
     position: dict
     by_risk: np.ndarray
 
+def _read_table(path:Path)->pd.DataFrame:
+    "The table at `path` (CSV by its suffix, else Parquet), or a one-line `ServeError`"
+    kind = 'CSV' if path.suffix == '.csv' else 'Parquet'
+    try: return pd.read_csv(path) if kind == 'CSV' else pd.read_parquet(path)
+    except Exception as e:
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise ServeError(f"{path}: not a readable {kind} table ({why})") from None
+
+# %% ../nbs/07_serve.ipynb #fbf67419
 def load_scores(path)->ScoresTable:
     "The scores table at `path` (Parquet or CSV), indexed for the service"
     path = Path(path)
     if not path.is_file(): raise ServeError(f"{path}: no such scores table")
-    df = pd.read_parquet(path) if path.suffix != '.csv' else pd.read_csv(path)
+    df = _read_table(path)
     if missing := [c for c in ('customer_id', 'churn_probability') if c not in df.columns]:
-        raise ServeError(f"{path}: scores table without column{'s' if len(missing) > 1 else ''} {', '.join(missing)} (columns: {', '.join(df.columns)})")
-    if df.customer_id.duplicated().any(): raise ServeError(f"{path}: customer {df.customer_id[df.customer_id.duplicated()].iloc[0]} appears more than once")
-    ids, p = df.customer_id.to_numpy(np.int64), df.churn_probability.to_numpy(np.float64)
-    return ScoresTable(df, dict(zip(ids.tolist(), range(len(df)))), np.lexsort((ids, -p)))
+        raise ServeError(f"{path}: scores table without column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                         f"(columns: {', '.join(map(str, df.columns))[:200]})")
+    ids = pd.to_numeric(df.customer_id, errors='coerce')
+    if (bad := ids.isna() | (ids != ids.round())).any():
+        raise ServeError(f"{path}: column customer_id has {int(bad.sum()):,} missing or non-integer values "
+                         f"(first at row {int(np.flatnonzero(bad)[0])}); every row needs a customer id")
+    if ids.duplicated().any(): raise ServeError(f"{path}: customer {int(ids[ids.duplicated()].iloc[0])} appears more than once")
+    p = pd.to_numeric(df.churn_probability, errors='coerce').to_numpy(np.float64)   # a missing score sorts last
+    ids = ids.to_numpy(np.int64)
+    return ScoresTable(df, dict(zip(ids.tolist(), range(len(df)))), np.lexsort((ids, np.where(np.isnan(p), np.inf, -p))))
 
 # %% ../nbs/07_serve.ipynb #316d31ee
 def _jsonable(v):
-    "A table cell as JSON: NaN/NaT/None as null, timestamps as ISO text, numpy numbers as Python numbers"
-    if v is None or v is pd.NaT or (isinstance(v, float) and np.isnan(v)): return None
-    if isinstance(v, pd.Timestamp): return v.isoformat()
-    return v.item() if isinstance(v, np.generic) else v
+    "A value as JSON: every missing value (None, NaN, NaT, pd.NA) and infinities as null, times as ISO text"
+    if isinstance(v, np.generic): v = v.item()
+    if v is None or v is pd.NA or v is pd.NaT: return None
+    if isinstance(v, (bool, int, str)): return v
+    if isinstance(v, float): return v if math.isfinite(v) else None
+    if isinstance(v, (datetime.date, datetime.time)): return v.isoformat()   # pd.Timestamp is a datetime
+    if isinstance(v, (datetime.timedelta, pd.Timedelta)): return v.total_seconds()
+    if isinstance(v, decimal.Decimal): return _jsonable(float(v))
+    if isinstance(v, bytes): return v.decode('utf-8', 'replace')
+    if isinstance(v, dict): return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple, np.ndarray)): return [_jsonable(x) for x in v]
+    return str(v)
 
 def customer_record(t:ScoresTable, i:int)->dict:
     "Row `i` of the scores table as JSON: the customer, the score and, under `features`, the features"
-    row = {c: _jsonable(v) for c, v in t.frame.iloc[i].items()}
-    feats = {c: row.pop(c) for c in list(row) if c not in ('customer_id', 'email', 'cutoff', 'churn_probability', 'model_version')}
-    return {**row, 'features': feats}
+    row = {str(c): _jsonable(v) for c, v in t.frame.iloc[i].items()}
+    base = ('customer_id', 'email', 'cutoff', 'churn_probability', 'model_version')
+    return {**{c: row.pop(c) for c in base if c in row}, 'features': row}
 
 # %% ../nbs/07_serve.ipynb #7b93472f
+def _finite_or_none(v)->bool: return v is None or (type(v) in (int, float) and math.isfinite(v))
+
+def _timestamp(v)->float|None:
+    "`v` (a date or an ISO time; UTC unless it says otherwise) as Unix seconds, or None"
+    try: t = pd.Timestamp(v)
+    except (TypeError, ValueError): return None
+    if t is pd.NaT: return None
+    return (t.tz_localize('UTC') if t.tzinfo is None else t).timestamp()
+
+def _non_finite(v, where:str='')->str|None:
+    "The path of the first number in `v` that is not finite (1e400 reads as infinity), or None"
+    if isinstance(v, float) and not math.isfinite(v): return where or 'the report'
+    items = v.items() if isinstance(v, dict) else enumerate(v) if isinstance(v, list) else ()
+    return next((w for k, x in items if (w := _non_finite(x, f"{where}.{k}" if where else str(k)))), None)
+
+# %% ../nbs/07_serve.ipynb #dbf731b2
+_APDEX = {'value': 'unit', 'satisfied': int, 'tolerating': int, 'frustrated': int, 'cohorts': int,
+          'basis': ('realized', 'estimated', 'mixed'), 'target': float, 'floor': float}
+
+def _apdex_problem(a)->str|None:
+    "What is wrong with the report's `accuracy_apdex` (null or the object 06_monitor writes), or None"
+    if a is None: return None
+    if not isinstance(a, dict): return f"expected null or an object, got {type(a).__name__}"
+    for k, kind in _APDEX.items():
+        v = a.get(k)
+        if kind == 'unit' and not (type(v) in (int, float) and 0 <= v <= 1): return f"{k}: expected a number in [0, 1]"
+        if kind is int and not (type(v) is int and v >= 0): return f"{k}: expected a count"
+        if kind is float and not (type(v) in (int, float)): return f"{k}: expected a number"
+        if isinstance(kind, tuple) and v not in kind: return f"{k}: expected one of {', '.join(kind)}"
+
+# %% ../nbs/07_serve.ipynb #f5c3d83f
+def _fields_problem(doc, name:str, fields:tuple)->str|None:
+    "The first of `fields` of the object `doc` (called `name`) that is neither null nor a finite number"
+    if not isinstance(doc, dict): return f"{name}: expected an object, got {type(doc).__name__}"
+    return next((f"{name}.{f}: expected a number or null, got {json.dumps(doc[f], default=str)[:40]}"
+                 for f in fields if f in doc and not _finite_or_none(doc[f])), None)
+
+_SERIES = ('score_psi', 'estimated_auc', 'estimated_churn_rate', 'realized_auc', 'max_feature_psi')
+_SLO = ('psi_watch', 'psi_alert', 'min_estimated_auc')
+
+# %% ../nbs/07_serve.ipynb #6df26c59
+def _monitor_problem(m)->str|None:
+    "The first field of the report `m` that the service cannot use, as `field: what is wrong`, or None"
+    if not isinstance(m, dict): return f"expected an object, got {type(m).__name__}"
+    if m.get('verdict') not in ('ok', 'breached'): return f"verdict: expected \"ok\" or \"breached\", got {json.dumps(m.get('verdict'))[:40]}"
+    if where := _non_finite(m): return f"{where}: not a finite number"
+    if not (isinstance(b := m.get('breaches', []), list) and all(isinstance(x, str) for x in b)): return "breaches: expected a list of text"
+    if 'generated_at' in m and _timestamp(m['generated_at']) is None: return "generated_at: expected a date or an ISO time"
+    for part in ('series', 'cohorts'):
+        rows = m.get(part, [])
+        if not isinstance(rows, list): return f"{part}: expected a list"
+        for i, r in enumerate(rows):
+            if why := _fields_problem(r, f"{part}[{i}]", _SERIES): return why
+            if not isinstance(r.get('date'), str): return f"{part}[{i}].date: expected a date"
+    cur, feats = m.get('current', {}), (m.get('current') or {}).get('features', {})
+    why = (_fields_problem(m.get('slo', {}), 'slo', _SLO) or _fields_problem(cur, 'current', _SERIES)
+           or _fields_problem(m.get('reference', {}), 'reference', ('churn_rate',)))
+    if why or not isinstance(feats, dict): return why or "current.features: expected an object"
+    if why := next((w for f, v in feats.items() if (w := _fields_problem(v, f"current.features.{f}", ('psi',)))), None): return why
+    if why := _apdex_problem(m.get('accuracy_apdex')): return f"accuracy_apdex.{why}" if why[0] != 'e' else f"accuracy_apdex: {why}"
+
+# %% ../nbs/07_serve.ipynb #aa1c0e61
+def _no_constants(name): raise ValueError(f"{name} is not a JSON number")
+
 def load_monitor(path)->dict:
-    "monitor.json as written by `churn_monitor` ([06_monitor](06_monitor.ipynb))"
-    try: m = json.loads(Path(path).read_text())
+    "monitor.json as written by `churn_monitor` ([06_monitor](06_monitor.ipynb)), checked before it is served"
+    try: m = json.loads(Path(path).read_text(), parse_constant=_no_constants)
     except OSError: raise ServeError(f"{path}: no such monitor file") from None
-    except ValueError as e: raise ServeError(f"{path}: not JSON ({e})") from None
-    if not isinstance(m, dict) or 'verdict' not in m: raise ServeError(f"{path}: not a monitor.json (no verdict)")
+    except (ValueError, RecursionError) as e: raise ServeError(f"{path}: not JSON ({e})") from None
+    if isinstance(m, dict) and 'verdict' not in m: raise ServeError(f"{path}: not a monitor.json (no verdict)")
+    if why := _monitor_problem(m): raise ServeError(f"{path}: not a valid monitor.json: {why}")
     return m
 
 # %% ../nbs/07_serve.ipynb #afa7f41c
@@ -272,9 +383,10 @@ class ChurnState:
         self._model = model_source(model, tracking_uri, registry_every)
         self._scores = Watched('scores', lambda: load_scores(scores), lambda: _file_fingerprint(scores)) if scores else None
         self._monitor = Watched('monitor', lambda: load_monitor(monitor), lambda: _file_fingerprint(monitor)) if monitor else None
-        if isinstance(api_keys, ApiKeys): self._keys = Watched('keys', lambda: api_keys, lambda: None)
-        elif api_keys is not None: self._keys = Watched('keys', lambda: ApiKeys(api_keys), lambda: None)
-        else: self._keys = Watched('keys', lambda: load_api_keys(api_keys_file), lambda: _file_fingerprint(api_keys_file) if api_keys_file else None)
+        if isinstance(api_keys, ApiKeys): self._keys = Watched('api_keys', lambda: api_keys, lambda: None)
+        elif api_keys is not None: self._keys = Watched('api_keys', lambda: ApiKeys(api_keys), lambda: None)
+        else: self._keys = Watched('api_keys', lambda: load_api_keys(api_keys_file),
+                                   lambda: _file_fingerprint(api_keys_file) if api_keys_file else None)
         self.poll_every, self._stop, self._thread = poll_every, threading.Event(), None
 
 # %% ../nbs/07_serve.ipynb #8f45fbe2
@@ -284,7 +396,9 @@ ChurnState.model_info = property(lambda self: self._model.value.info, doc="Metad
 ChurnState.scores_table = property(lambda self: self._scores.value if self._scores else None, doc="The indexed `ScoresTable`, or None")
 ChurnState.scores = property(lambda self: self._scores.value.frame if self._scores else None, doc="The scores table (interface 4), or None")
 ChurnState.monitor = property(lambda self: self._monitor.value if self._monitor else None, doc="monitor.json (interface 5), or None")
-ChurnState.keys = property(lambda self: self._keys.value, doc="The `ApiKeys`")
+_NO_KEYS = ApiKeys([])
+ChurnState.keys = property(lambda self: _NO_KEYS if self._keys.error else self._keys.value,
+                           doc="The `ApiKeys`; none at all while the keys file fails to load (the service fails closed)")
 ChurnState.sources = property(lambda self: [w for w in (self._model, self._scores, self._monitor, self._keys) if w is not None])
 
 # %% ../nbs/07_serve.ipynb #3cd9afdd
@@ -341,8 +455,52 @@ class ServiceMetrics:
         self.probabilities = ProbabilityHistogram()
         r.register(self.probabilities)
 
+# %% ../nbs/07_serve.ipynb #71d790f1
+def _gauge(name:str, doc:str, value, labels:dict|None=None)->GaugeMetricFamily|None:
+    "A one-sample gauge, or None when `value` is missing"
+    if not _finite_or_none(value) or value is None: return None
+    g = GaugeMetricFamily(name, doc, labels=list(labels or {}))
+    g.add_metric(list((labels or {}).values()), float(value))
+    return g
+
+def _latest_realized_auc(report:dict):
+    "The realized ROC AUC of the latest cohort whose labels have matured, or None"
+    return next((c['realized_auc'] for c in reversed(report.get('cohorts') or []) if c.get('realized_auc') is not None), None)
+
+# %% ../nbs/07_serve.ipynb #511b4423
+def monitor_gauges(report:dict|None)->list:
+    "The gauges of a validated monitor.json: PSI, ROC AUC, churn-rate shift, accuracy Apdex, verdict, report time"
+    if not report: return []
+    cur, ref, apdex = report.get('current') or {}, report.get('reference') or {}, report.get('accuracy_apdex') or {}
+    rate, base = cur.get('estimated_churn_rate'), ref.get('churn_rate')
+    out = [_gauge('churn_monitor_score_psi', 'PSI of the current churn scores against the reference', cur.get('score_psi')),
+           _gauge('churn_monitor_estimated_roc_auc', 'ROC AUC estimated from the scores (no labels)', cur.get('estimated_auc')),
+           _gauge('churn_monitor_realized_roc_auc', 'ROC AUC of the latest matured cohort', _latest_realized_auc(report)),
+           _gauge('churn_monitor_estimated_churn_rate_shift', 'Estimated churn rate minus the reference churn rate',
+                  None if rate is None or base is None else rate - base),
+           _gauge('churn_monitor_accuracy_apdex', 'Apdex of model accuracy over the daily cohorts', apdex.get('value')),
+           _gauge('churn_monitor_report_timestamp_seconds', 'When the report was generated (Unix time)',
+                  _timestamp(report['generated_at']) if 'generated_at' in report else None)]
+    feats = GaugeMetricFamily('churn_monitor_feature_psi', 'PSI of each feature against the reference', labels=['feature'])
+    for f, v in sorted((cur.get('features') or {}).items()):
+        if v.get('psi') is not None: feats.add_metric([f], float(v['psi']))
+    verdict = GaugeMetricFamily('churn_monitor_verdict', 'The SLO verdict of the report (1 for the current one)', labels=['verdict'])
+    for v in ('ok', 'breached'): verdict.add_metric([v], float(report.get('verdict') == v))
+    return [g for g in out if g is not None] + ([feats] if feats.samples else []) + [verdict]
+
+# %% ../nbs/07_serve.ipynb #1006768b
+class SourceCollector:
+    "Prometheus collector of a `ChurnState`: failed reloads per source, and the gauges of its monitor.json"
+    def __init__(self, state): self.state = state
+    def collect(self):
+        c = CounterMetricFamily('churn_source_reload_failures', 'Failed reloads of each source since start', labels=['source'])
+        for w in self.state.sources: c.add_metric([w.name], w.failures)
+        yield c
+        yield from monitor_gauges(self.state.monitor)
+
 # %% ../nbs/07_serve.ipynb #5d5d259f
 OPEN_PATHS = frozenset({'/healthz', '/readyz'})
+_ALWAYS = ((b'cache-control', b'no-store'), (b'x-content-type-options', b'nosniff'))
 
 async def _send_json(send, status:int, body:dict, headers=()):
     await send({'type': 'http.response.start', 'status': status, 'headers': [(b'content-type', b'application/json'), *headers]})
@@ -355,21 +513,44 @@ def _route_label(app, scope)->str:
         if r.matches(scope)[0].name == 'FULL': return getattr(r, 'path', 'unmatched')
     return 'unmatched'
 
+# %% ../nbs/07_serve.ipynb #fb118712
+class AuthLimiter:
+    "Failed authentications per client: after `burst` of them within `window` seconds the client is refused"
+    def __init__(self, burst:int=20, window:float=60.0, max_clients:int=10_000):
+        self.burst, self.window, self.max_clients, self._fails = burst, window, max_clients, OrderedDict()
+
+    def failed(self, client:str, now:float|None=None):
+        "Count a failed authentication of `client`"
+        q = self._fails.pop(client, None) or deque(maxlen=self.burst + 1)
+        q.append(time.monotonic() if now is None else now)
+        self._fails[client] = q
+        while len(self._fails) > self.max_clients: self._fails.popitem(last=False)   # bounded memory
+
+    def wait(self, client:str, now:float|None=None)->float:
+        "Seconds before `client` may try again (0: now)"
+        q, now = self._fails.get(client), time.monotonic() if now is None else now
+        if not q or len(q) < self.burst: return 0.0
+        return max(0.0, q[0] + self.window - now)
+
 # %% ../nbs/07_serve.ipynb #045e957e
 class Guard:
-    "ASGI middleware: API key, body-size bound, timing (`Server-Timing`) and request metrics for every HTTP request"
-    def __init__(self, app, fastapi_app, state:ChurnState, metrics:ServiceMetrics, max_body_bytes:int):
+    "ASGI middleware: API key, rate limit, body bounds, security headers, `Server-Timing` and request metrics"
+    def __init__(self, app, fastapi_app, state:ChurnState, metrics:ServiceMetrics, max_body_bytes:int,
+                 body_timeout:float=30.0, limiter:AuthLimiter|None=None):
         self.app, self.fastapi, self.state, self.metrics, self.max_body = app, fastapi_app, state, metrics, max_body_bytes
+        self.body_timeout, self.limiter = body_timeout, limiter or AuthLimiter()
 
     async def __call__(self, scope, receive, send):
         if scope['type'] != 'http': return await self.app(scope, receive, send)
-        t0, status = time.perf_counter(), [500]
+        t0, status, close = time.perf_counter(), [500], []
         async def timed_send(msg):
             if msg['type'] == 'http.response.start':
-                status[0] = msg['status']
-                msg['headers'] = [*msg.get('headers', ()), (b'server-timing', b'app;dur=%.3f' % ((time.perf_counter() - t0) * 1e3))]
+                status[0], headers = msg['status'], list(msg.get('headers', ()))
+                names = {k.lower() for k, _ in headers}
+                headers += [(k, v) for k, v in _ALWAYS if k not in names] + [(b'connection', b'close')] * bool(close or status[0] in (408, 413))
+                msg['headers'] = headers + [(b'server-timing', b'app;dur=%.3f' % ((time.perf_counter() - t0) * 1e3))]
             await send(msg)
-        try: await self._guarded(scope, receive, timed_send)
+        try: await self._guarded(scope, self._bounded(receive, close), timed_send)
         finally:
             route, code = _route_label(self.fastapi, scope), str(status[0])
             self.metrics.requests.labels(route, scope['method'], code).inc()
@@ -377,14 +558,39 @@ class Guard:
 
 # %% ../nbs/07_serve.ipynb #b31d45ae
 @patch
+def _bounded(self:Guard, receive, close:list):
+    "`receive`, cut off (413) once the body passes the limit and (408) when it is not complete by the deadline"
+    deadline, seen, done = time.monotonic() + self.body_timeout, [0], [False]
+    async def bounded():
+        if done[0]: return await receive()
+        try: msg = await asyncio.wait_for(receive(), max(deadline - time.monotonic(), 0.001))
+        except asyncio.TimeoutError:
+            close.append(1); raise RequestError(f"the body did not arrive within {self.body_timeout:g} s", 408) from None
+        if msg['type'] == 'http.request':
+            seen[0] += len(msg.get('body', b''))
+            if seen[0] > self.max_body: close.append(1); raise RequestError(f"body larger than the limit of {self.max_body:,} bytes", 413)
+        done[0] = msg['type'] != 'http.request' or not msg.get('more_body', False)
+        return msg
+    return bounded
+
+# %% ../nbs/07_serve.ipynb #92c23d1e
+@patch
 async def _guarded(self:Guard, scope, receive, send):
-    "Refuse a request without a valid key (401; but not /healthz, /readyz and `app.state.own_auth_prefixes`) or with a declared body over the limit (413)"
-    headers, path = dict(scope['headers']), scope['path']
+    "Refuse a request without one valid key (401; but not /healthz, /readyz and `own_auth_prefixes`), or too large (413)"
+    headers, path = scope['headers'], scope['path']
+    keys, client = [v for k, v in headers if k == b'x-api-key'], (scope.get('client') or ('unknown',))[0]
     own = any(path == p or path.startswith(p + '/') for p in getattr(self.fastapi.state, 'own_auth_prefixes', ()))
-    if path not in OPEN_PATHS and not own and not self.state.keys.valid(headers.get(b'x-api-key', b'').decode('latin-1')):
-        return await _send_json(send, 401, {'detail': 'missing or invalid X-API-Key header'}, [(b'www-authenticate', b'ApiKey header="X-API-Key"')])
-    length = headers.get(b'content-length', b'0')
-    if not length.isdigit(): return await _send_json(send, 400, {'detail': 'Content-Length is not a number'})
+    if len(keys) > 1: return await _send_json(send, 400, {'detail': 'more than one X-API-Key header'})
+    if path not in OPEN_PATHS and not own:
+        if wait := self.limiter.wait(client):
+            return await _send_json(send, 429, {'detail': 'too many wrong keys; try again later'}, [(b'retry-after', b'%d' % math.ceil(wait))])
+        if not self.state.keys.valid(keys[0].decode('latin-1') if keys else None):
+            if keys: self.limiter.failed(client)
+            return await _send_json(send, 401, {'detail': 'missing or invalid X-API-Key header'}, [(b'www-authenticate', b'ApiKey header="X-API-Key"')])
+    if path == '/mcp' and scope['method'] != 'POST':   # stateless JSON mode: no event stream to open, no session to end
+        return await _send_json(send, 405, {'detail': 'the MCP endpoint takes POST only'}, [(b'allow', b'POST')])
+    length = dict(headers).get(b'content-length', b'0')
+    if not (length.isdigit() and len(length) < 19): return await _send_json(send, 400, {'detail': 'Content-Length is not a number'})
     if int(length) > self.max_body: return await _send_json(send, 413, {'detail': f"body of {int(length):,} bytes; the limit is {self.max_body:,}"})
     await self.app(scope, receive, send)
 
@@ -398,8 +604,10 @@ async def read_body(request:Request, limit:int)->bytes:
         chunks.append(chunk)
     return b''.join(chunks)
 
-def _json_response(body, status:int=200)->Response:
-    return Response(json.dumps(body, separators=(',', ':')), status, media_type='application/json')
+def _json_response(body, status:int=200, checked:bool=False)->Response:
+    "`body` as standard JSON (every missing or non-finite number as null, unless `checked` says it has none)"
+    text = json.dumps(body if checked else _jsonable(body), separators=(',', ':'), allow_nan=False)
+    return Response(text, status, media_type='application/json')
 
 # %% ../nbs/07_serve.ipynb #3c221dc1
 def predict_rows(state:ChurnState, metrics:ServiceMetrics, rows, max_rows:int, interface:str)->dict:
@@ -410,6 +618,15 @@ def predict_rows(state:ChurnState, metrics:ServiceMetrics, rows, max_rows:int, i
     metrics.probabilities.observe(p); metrics.rows.labels(interface).inc(len(p))
     return {'model_version': m.info.get('model_version'), 'probabilities': p.tolist()}
 
+def _predict_body(state:ChurnState, metrics:ServiceMetrics, body:bytes, max_rows:int)->dict:
+    "Parse, check and score the body of a prediction request (run in a worker thread)"
+    try: doc = json.loads(body, parse_constant=_no_constants)
+    except RecursionError: raise RequestError("the body nests arrays or objects too deeply to be a prediction request") from None
+    except ValueError as e: raise RequestError(f"the body is not JSON: {str(e)[:200]}") from None
+    if not isinstance(doc, dict) or 'rows' not in doc: raise RequestError('expected {"rows": [{feature: number, ...}, ...]}')
+    if extra := [k for k in doc if k != 'rows']: raise RequestError(f"unknown field {extra[0][:40]!r} beside rows")
+    return predict_rows(state, metrics, doc['rows'], max_rows, 'rest')
+
 def customer_risk(state:ChurnState, customer_id:int)->dict|None:
     "The latest score and features of `customer_id`, None if the scores table does not hold them"
     t = state.scores_table
@@ -417,49 +634,105 @@ def customer_risk(state:ChurnState, customer_id:int)->dict|None:
     i = t.position.get(int(customer_id))
     return None if i is None else customer_record(t, i)
 
+# %% ../nbs/07_serve.ipynb #5446a10e
+def row_schema(names, # the model's feature names
+              )->dict:
+    "JSON Schema of one row of the features: every feature a finite float32 number, the e-mail class one of its classes"
+    num = lambda n: ({'type': 'number', 'enum': list(_CLASS_FEATURES[n])} if n in _CLASS_FEATURES
+                     else {'type': 'number', 'minimum': -_F32_MAX, 'maximum': _F32_MAX})
+    return {'type': 'object', 'properties': {n: num(n) for n in names}, 'required': list(names), 'additionalProperties': False}
+
+_ERR = {'type': 'object', 'properties': {'detail': {'anyOf': [{'type': 'string'}, {'type': 'array'}]}}, 'required': ['detail']}
+_J = lambda schema, what: {'description': what, 'content': {'application/json': {'schema': schema}}}
+
+# %% ../nbs/07_serve.ipynb #d6e210f9
+_NUM = {'type': ['number', 'null']}
+_CUSTOMER = {'type': 'object', 'required': ['customer_id', 'features'], 'properties': {
+    'customer_id': {'type': 'integer'}, 'email': {'type': ['string', 'null']}, 'cutoff': {'type': ['string', 'null']},
+    'churn_probability': _NUM, 'model_version': {'type': ['string', 'null']}, 'features': {'type': 'object'}}}
+_REFUSED = {401: _J(_ERR, 'No valid X-API-Key'), 429: _J(_ERR, 'Too many wrong keys from this client'),
+            400: _J(_ERR, 'A malformed request'), 503: _J(_ERR, 'The source this route reads is not configured')}
+_DOCS = {'predict': {200: _J({'type': 'object', 'required': ['model_version', 'probabilities'], 'properties': {
+             'model_version': {'type': ['string', 'null']}, 'probabilities': {'type': 'array', 'items': {'type': 'number'}}}},
+             'One probability per row, and the version of the model that scored them'),
+             413: _J(_ERR, 'Too many rows or too large a body'), 408: _J(_ERR, 'The body arrived too slowly'),
+             422: _J(_ERR, 'A row that cannot be scored, named by row and field')},
+         'customer': {200: _J(_CUSTOMER, 'The customer'), 404: _J(_ERR, 'Not in the scores table'), 422: _J(_ERR, 'Not an id')},
+         'top': {200: _J({'type': 'object', 'properties': {'customers': {'type': 'array', 'items': _CUSTOMER}}}, 'Highest first'),
+                 422: _J(_ERR, 'n out of range')}}
+
+# %% ../nbs/07_serve.ipynb #62f70879
+def _openapi(app:FastAPI, names, max_rows:int):
+    "The app's OpenAPI document, with what FastAPI cannot infer: bodies, refusals, the key scheme, the metrics format"
+    if app.openapi_schema: return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+    doc = get_openapi(title=app.title, version=app.version, routes=app.routes, description=app.description)
+    doc.setdefault('components', {})['securitySchemes'] = {'ApiKey': {'type': 'apiKey', 'in': 'header', 'name': 'X-API-Key'}}
+    doc['security'] = [{'ApiKey': []}]
+    for path, ops in doc['paths'].items():
+        for op in ops.values():
+            if path in OPEN_PATHS: op['security'] = []
+            else: op['responses'].update({str(k): v for k, v in _REFUSED.items()})
+    body = {'type': 'object', 'required': ['rows'], 'additionalProperties': False,
+            'properties': {'rows': {'type': 'array', 'minItems': 1, 'maxItems': max_rows, 'items': row_schema(names)}}}
+    doc['paths']['/v1/churn/predict']['post']['requestBody'] = {'required': True, 'content': {'application/json': {'schema': body}}}
+    doc['paths']['/metrics']['get']['responses']['200'] = {'description': 'Prometheus text format',
+                                                           'content': {'text/plain': {'schema': {'type': 'string'}}}}
+    app.openapi_schema = doc
+    return doc
+
 # %% ../nbs/07_serve.ipynb #d331ac09
 def _api_routes(app:FastAPI, state:ChurnState, metrics:ServiceMetrics, max_rows:int, max_body_bytes:int):
     "The REST routes of the service"
     @app.exception_handler(RequestError)
     async def refused(request, e:RequestError): return _json_response({'detail': str(e)}, e.status)
+    scoring = anyio.CapacityLimiter(2)   # batches are scored in worker threads, two at a time: probes stay fast
 
-    @app.post('/v1/churn/predict', summary='Churn probabilities of rows of the 8 features')
+    @app.post('/v1/churn/predict', summary='Churn probabilities of rows of the 8 features', responses=_DOCS['predict'])
     async def predict(request:Request):
         body = await read_body(request, max_body_bytes)
-        try: doc = json.loads(body)
-        except ValueError as e: raise RequestError(f"the body is not JSON: {e}") from None
-        if not isinstance(doc, dict) or 'rows' not in doc: raise RequestError('expected {"rows": [{feature: number, ...}, ...]}')
-        return _json_response(predict_rows(state, metrics, doc['rows'], max_rows, 'rest'))
+        answer = await anyio.to_thread.run_sync(_predict_body, state, metrics, body, max_rows, limiter=scoring)
+        return _json_response(answer, checked=True)
 
-    @app.get('/v1/churn/customers/{customer_id}', summary="A customer's latest churn score and features")
+    @app.get('/v1/churn/customers/{customer_id}', summary="A customer's latest churn score and features", responses=_DOCS['customer'])
     async def customer(customer_id:int):
         rec = customer_risk(state, customer_id)
         return _json_response(rec) if rec else _json_response({'detail': f"customer {customer_id} is not in the scores table"}, 404)
 
-    @app.get('/v1/churn/top', summary='The customers most at risk')
+    @app.get('/v1/churn/top', summary='The customers most at risk', responses=_DOCS['top'])
     async def top(n:int=Query(10, ge=1, le=1000)):
         t = state.scores_table
         if t is None: raise RequestError("no scores table: start the service with --scores", 503)
         return _json_response({'customers': [customer_record(t, int(i)) for i in t.by_risk[:n]]})
 
+# %% ../nbs/07_serve.ipynb #d9781433
+def _readiness(state:ChurnState, request:Request)->Response:
+    "Ready (200) when no source is stale, else 503; the names of stale sources for anyone, the errors only with a key"
+    stale = {w.name: redact(w.error) for w in state.sources if w.error}
+    body = {'status': 'stale' if stale else 'ready', 'stale': sorted(stale)}
+    keys = [v for k, v in request.headers.items() if k == 'x-api-key']
+    if len(keys) == 1 and state.keys.valid(keys[0]): body |= {'model_version': state.model_info.get('model_version'), 'errors': stale}
+    return _json_response(body, 503 if stale else 200)
+
 # %% ../nbs/07_serve.ipynb #417b21e6
 def _ops_routes(app:FastAPI, state:ChurnState, metrics:ServiceMetrics):
     "Model metadata, monitor, health, readiness and metrics routes"
-    @app.get('/v1/churn/model', summary="The served model's metadata")
+    @app.get('/v1/churn/model', summary="The served model's metadata", responses={200: _J({'type': 'object'}, 'The metadata')})
     async def model(): return _json_response(state.model_info)
 
-    @app.get('/v1/churn/monitor', summary='The latest monitor.json')
+    @app.get('/v1/churn/monitor', summary='The latest monitor.json', responses={200: _J({'type': 'object'}, 'The report')})
     async def monitor():
         if state.monitor is None: raise RequestError("no monitor file: start the service with --monitor", 503)
         return _json_response(state.monitor)
 
-    @app.get('/healthz', summary='The process answers')
+    @app.get('/healthz', summary='The process answers', responses={200: _J({'type': 'object'}, 'It does')})
     async def healthz(): return _json_response({'status': 'ok'})
+    app.head('/healthz', include_in_schema=False)(healthz)
 
-    @app.get('/readyz', summary='A model is loaded and every source is loaded')
-    async def readyz():
-        stale = {w.name: w.error for w in state.sources if w.error}
-        return _json_response({'status': 'ready', 'model_version': state.model_info.get('model_version'), 'stale': stale})
+    @app.get('/readyz', summary='Every source is loaded and current (503 when one is stale)',
+             responses={200: _J({'type': 'object'}, 'Ready'), 503: _J({'type': 'object'}, 'A source failed to reload')})
+    async def readyz(request:Request): return _readiness(state, request)
+    app.head('/readyz', include_in_schema=False)(readyz)
 
     @app.get('/metrics', summary='Prometheus metrics')
     async def prometheus():
@@ -477,22 +750,24 @@ def churn_mcp(state:ChurnState, metrics:ServiceMetrics|None=None, max_rows:int=1
     "An MCP server with the tools `predict_churn` and `customer_churn_risk` on `state`"
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ToolError   # its message reaches the client; other errors are hidden as crashes
-    metrics = metrics or ServiceMetrics()
+    metrics, names = metrics or ServiceMetrics(), state.scorer.feature_names
     mcp = MCPServer('mirador-churn', instructions='Churn risk of shop customers: score feature rows, or look up a scored customer.')
-    names = ', '.join(state.scorer.feature_names)
+    Rows = Annotated[list[dict], WithJsonSchema({'type': 'array', 'minItems': 1, 'maxItems': max_rows, 'items': row_schema(names)})]
 
-    @mcp.tool(description=f"Churn probability (0-1, of no order in the label window) of each row; a row is an object of the 8 features {names}",
-              structured_output=True)
-    def predict_churn(rows:list[dict])->ChurnPrediction:
-        try: return predict_rows(state, metrics, rows, max_rows, 'mcp')
+    async def predict_churn(rows:list[dict])->ChurnPrediction:
+        try: return await anyio.to_thread.run_sync(predict_rows, state, metrics, rows, max_rows, 'mcp')
         except RequestError as e: raise ToolError(str(e)) from None
+    predict_churn.__annotations__ = {'rows': Rows, 'return': ChurnPrediction}   # the features, named in the input schema
+    mcp.tool(description=f"Churn probability (0-1, of no order in the label window) of each row; a row is an object of the "
+                         f"{len(names)} features {', '.join(names)}", structured_output=True)(predict_churn)
 
-    @mcp.tool(description='The latest churn probability and features of a customer, from the scores table', structured_output=True)
-    def customer_churn_risk(customer_id:int)->dict[str, Any]:
+    @mcp.tool(description='The latest churn probability and features of a customer, by id (an integer), from the scores table',
+              structured_output=True)
+    def customer_churn_risk(customer_id:Annotated[int, Strict()])->dict[str, Any]:
         try: rec = customer_risk(state, customer_id)
         except RequestError as e: raise ToolError(str(e)) from None
         if rec is None: raise ToolError(f"customer {customer_id} is not in the scores table")
-        return rec
+        return _jsonable(rec)
     return mcp
 
 # %% ../nbs/07_serve.ipynb #1a2f7289
@@ -511,11 +786,14 @@ def create_app(model, # the model: an `.onnx` file, `models:/...`, a `promotion.
                max_rows:int=10_000, # most rows per prediction request
                max_body_bytes:int=8 << 20, # largest request body
                host:str='127.0.0.1', # the host served (MCP checks the Host header of local services against it)
+               body_timeout:float=30.0, # seconds a request body may take to arrive
+               auth_failures:int=20, # wrong keys a client may offer per minute before it is refused (429)
                **state_kwargs, # `tracking_uri`, `poll_every`, `registry_every` for `ChurnState`
               )->FastAPI:
     "The churn service: REST routes, MCP over streamable HTTP at /mcp, key check, bounds, metrics, reloads"
     state = model if isinstance(model, ChurnState) else ChurnState(model, scores, monitor, api_keys, api_keys_file, **state_kwargs)
     metrics = ServiceMetrics()
+    metrics.registry.register(SourceCollector(state))
     mcp = churn_mcp(state, metrics, max_rows)
     holder = {}
     @asynccontextmanager
@@ -524,16 +802,60 @@ def create_app(model, # the model: an `.onnx` file, `models:/...`, a `promotion.
         async with holder['sessions'].run(): yield
         state.stop_watching()
     app = FastAPI(title='mirador_churn service', version=str(state.model_info.get('model_version')), lifespan=lifespan)
+    app.router.redirect_slashes = False   # a redirect would be built from the Host header
     app.state.churn, app.state.metrics, app.state.mcp = state, metrics, mcp
+    app.state.auth_limiter = AuthLimiter(auth_failures)
     _api_routes(app, state, metrics, max_rows, max_body_bytes)
     _ops_routes(app, state, metrics)
     holder['sessions'] = _mount_mcp(app, mcp, host)
-    app.add_middleware(Guard, fastapi_app=app, state=state, metrics=metrics, max_body_bytes=max_body_bytes)
+    app.add_middleware(Guard, fastapi_app=app, state=state, metrics=metrics, max_body_bytes=max_body_bytes,
+                       body_timeout=body_timeout, limiter=app.state.auth_limiter)
     app.state.own_auth_prefixes = ()   # routes that check keys themselves (the insights sign-in form and session cookie)
     from mirador_churn.insights import mount_insights   # the insights page (07a_insights) checks keys itself
     mount_insights(app)
     app.state.own_auth_prefixes += ('/insights/churn',)
+    app.openapi = lambda: _openapi(app, state.scorer.feature_names, max_rows)
     return app
+
+# %% ../nbs/07_serve.ipynb #f6774ad4
+class BoundedH11(H11Protocol):
+    "uvicorn's h11 protocol with a deadline for each request's headers and a bound on open connections"
+    header_timeout, max_connections = 10.0, 256
+    _FULL = b'{"detail":"too many open connections"}'
+
+    def connection_made(self, transport):
+        super().connection_made(transport)
+        if len(self.connections) > self.max_connections:
+            transport.write(b'HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nconnection: close\r\n'
+                            b'content-length: %d\r\n\r\n%s' % (len(self._FULL), self._FULL))
+            return transport.close()
+        self._arm()
+
+# %% ../nbs/07_serve.ipynb #3e9873e2
+@patch
+def _arm(self:BoundedH11):
+    "Close the connection unless a request's headers are complete within `header_timeout`"
+    self._generation = getattr(self, '_generation', 0) + 1
+    self.loop.call_later(self.header_timeout, self._deadline, self._generation)
+
+@patch
+def _deadline(self:BoundedH11, generation:int):
+    if generation == self._generation and self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+        self.transport.close()
+
+@patch
+def on_response_complete(self:BoundedH11):
+    H11Protocol.on_response_complete(self)
+    self._arm()   # the next request on this connection gets its own deadline
+
+# %% ../nbs/07_serve.ipynb #99c869c4
+class _NoQueryInLog(logging.Filter):
+    "Drop the query string from uvicorn's access log lines: a client may have put a secret there"
+    def filter(self, record):
+        args = record.args
+        if isinstance(args, tuple) and len(args) > 2 and isinstance(args[2], str) and '?' in args[2]:
+            record.args = (*args[:2], args[2].split('?', 1)[0] + '?…', *args[3:])
+        return True
 
 # %% ../nbs/07_serve.ipynb #f4f634b0
 @call_parse
@@ -548,6 +870,11 @@ def churn_serve(model:str='outputs/model.onnx', # an .onnx file, models:/NAME@AL
                 max_rows:int=10_000, # most rows per prediction request
                 max_body_mb:float=8, # largest request body, in MiB
                 poll_every:float=1.0, # seconds between checks of the model, scores, monitor and keys files
+                max_header_kb:int=16, # largest request line and headers, in KiB
+                header_timeout:float=10.0, # seconds a client has to send a request's headers
+                body_timeout:float=30.0, # seconds a client has to send a request's body
+                max_connections:int=256, # most open connections; more are answered 503 and closed
+                auth_failures:int=20, # wrong keys a client may offer per minute before it is refused (429)
                ):
     "Serve the churn model over HTTP (REST and MCP, behind API keys), or its MCP tools over stdio"
     logging.basicConfig(level=logging.INFO, format='%(levelname)s:     %(message)s')
@@ -556,10 +883,15 @@ def churn_serve(model:str='outputs/model.onnx', # an .onnx file, models:/NAME@AL
         state.start_watching()
         return churn_mcp(state, max_rows=max_rows).run('stdio')
     import uvicorn
-    app = create_app(model, scores, monitor, None, api_keys_file, max_rows, int(max_body_mb * (1 << 20)), host, tracking_uri=tracking_uri, poll_every=poll_every)
+    app = create_app(model, scores, monitor, None, api_keys_file, max_rows, int(max_body_mb * (1 << 20)), host, body_timeout,
+                     auth_failures, tracking_uri=tracking_uri, poll_every=poll_every)
     s = app.state.churn
     log.info("serving model %s from %s with %d API key%s", s.model_info.get('model_version'), s.model_info['source'], len(s.keys), 's' * (len(s.keys) != 1))
-    uvicorn.run(app, host=host, port=port, server_header=False, date_header=False, log_level='info')
+    protocol = type('BoundedH11', (BoundedH11,), {'header_timeout': header_timeout, 'max_connections': max_connections})
+    config = uvicorn.Config(app, host=host, port=port, server_header=False, date_header=False, log_level='info', http=protocol,
+                            h11_max_incomplete_event_size=max_header_kb << 10, timeout_keep_alive=5, backlog=128)
+    logging.getLogger('uvicorn.access').addFilter(_NoQueryInLog())
+    uvicorn.Server(config).run()
 
 def serve_main():
     from mirador_churn.cli import run_cli
@@ -604,24 +936,3 @@ def stop(self:ServiceProcess):
 ServiceProcess.__enter__ = ServiceProcess.start
 @patch
 def __exit__(self:ServiceProcess, *exc): self.stop()
-
-# %% ../nbs/07_serve.ipynb #b79e41ca
-def cross_language_vectors(scores:pd.DataFrame, n:int=100, seed:int=0)->np.ndarray:
-    "`n` float32 feature vectors: half uniform within the ranges of the scores table's features, half log-uniform from 0.001 to 1e6 with a tenth negated"
-    rng, names = np.random.default_rng(seed), list(scores.columns[-8:])
-    lo, hi = scores[names].min().to_numpy(np.float64), scores[names].max().to_numpy(np.float64)
-    inside = rng.uniform(lo, hi, (n // 2, len(names)))
-    wide = 10 ** rng.uniform(-3, 6, (n - n // 2, len(names))) * np.where(rng.random((n - n // 2, len(names))) < 0.1, -1, 1)
-    X = np.vstack([inside, wide])
-    if 'email_domain_class' in names: X[:, names.index('email_domain_class')] = rng.integers(0, 4, n)
-    return X.astype(np.float32)
-
-# %% ../nbs/07_serve.ipynb #60ff6f9a
-def node_probabilities(model_path, X:np.ndarray, js_dir)->np.ndarray:
-    "Churn probabilities of the rows of `X` from `model_path`, scored by onnxruntime-node (`js_dir/score.mjs`)"
-    import tempfile
-    with tempfile.NamedTemporaryFile('w', suffix='.json', delete=False) as f: json.dump(np.asarray(X, np.float32).tolist(), f)
-    try: r = subprocess.run(['node', str(Path(js_dir) / 'score.mjs'), str(model_path), f.name], capture_output=True, text=True, timeout=120)
-    finally: os.remove(f.name)
-    if r.returncode: raise ServeError(f"node score.mjs failed: {r.stderr.strip()[-500:]}")
-    return np.array(json.loads(r.stdout)['probabilities'], dtype=np.float64)

@@ -8,7 +8,7 @@ from mirador_churn.export import export_onnx, onnx_metadata
 from mirador_churn.features import FEATURES, ChurnConfig, build_features, build_training_table, default_cutoffs, time_split
 from mirador_churn.model import TrainConfig, evaluate, predict_proba, train_model
 from mirador_churn.scoring import ChurnScorer
-from mirador_churn.serve import (ChurnState, ServiceProcess, cross_language_vectors, node_probabilities, sha256_file)
+from mirador_churn.serve import ChurnState, ServeError, ServiceProcess, sha256_file
 
 KEY, FILE_KEY = 'test-key-0123456789abcdef', 'file-key-abcdefghijklmnop'
 SERVE = [sys.executable, '-c', 'from mirador_churn.serve import serve_main; serve_main()']
@@ -207,17 +207,18 @@ def test_a_bad_model_file_keeps_the_old_model(svc, files):
     before = svc.http.get('/v1/churn/model').json()['model_version']
     atomic_write(files['model'], lambda tmp: Path(tmp).write_bytes(b'\x00not onnx'))
     for _ in range(100):
-        stale = svc.http.get('/readyz').json()['stale']
+        stale = svc.http.get('/readyz').json()['errors']
         if stale: break
         time.sleep(0.05)
     assert 'not a loadable ONNX model' in stale.get('model', ''), stale
+    assert httpx.get(svc.url + '/readyz').status_code == 503   # stale is not ready
     assert svc.http.get('/v1/churn/model').json()['model_version'] == before
     assert svc.http.post('/v1/churn/predict', json={'rows': rows_of(files['feats'].head(2))}).status_code == 200
     atomic_write(files['model'], lambda tmp: shutil.copy(files['a'], tmp))
     for _ in range(100):
         if svc.http.get('/v1/churn/model').json()['model_version'] == files['version_a']: break
         time.sleep(0.05)
-    assert svc.http.get('/v1/churn/model').json()['model_version'] == files['version_a'] and svc.http.get('/readyz').json()['stale'] == {}
+    assert svc.http.get('/v1/churn/model').json()['model_version'] == files['version_a'] and svc.http.get('/readyz').json()['stale'] == []
 
 def test_scores_and_monitor_reload(svc, files):
     d, s = files['dir'], files['scores'].copy()
@@ -258,6 +259,25 @@ def test_churn_serve_errors_are_one_line(files, tmp_path):
         r = run([*SERVE, *args, '--port', '0'], env=env, check=False, timeout=60)
         assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith('churn_serve: error: ') and message in r.stderr, r.stderr
         assert 'short' not in r.stderr.replace('at least', '')
+
+def cross_language_vectors(scores:pd.DataFrame, n:int=100, seed:int=0)->np.ndarray:
+    "`n` float32 vectors: half uniform within the ranges of the table's features, half log-uniform 0.001..1e6, a tenth negated"
+    rng, names = np.random.default_rng(seed), list(scores.columns[-8:])
+    lo, hi = scores[names].min().to_numpy(np.float64), scores[names].max().to_numpy(np.float64)
+    inside = rng.uniform(lo, hi, (n // 2, len(names)))
+    wide = 10 ** rng.uniform(-3, 6, (n - n // 2, len(names))) * np.where(rng.random((n - n // 2, len(names))) < 0.1, -1, 1)
+    X = np.vstack([inside, wide])
+    if 'email_domain_class' in names: X[:, names.index('email_domain_class')] = rng.integers(0, 4, n)
+    return X.astype(np.float32)
+
+def node_probabilities(model_path, X:np.ndarray, js_dir)->np.ndarray:
+    "Churn probabilities of the rows of `X` from `model_path`, scored by onnxruntime-node (`js_dir/score.mjs`)"
+    import tempfile
+    with tempfile.NamedTemporaryFile('w', suffix='.json', delete=False) as f: json.dump(np.asarray(X, np.float32).tolist(), f)
+    try: r = subprocess.run(['node', str(Path(js_dir) / 'score.mjs'), str(model_path), f.name], capture_output=True, text=True, timeout=120)
+    finally: os.remove(f.name)
+    if r.returncode: raise ServeError(f"node score.mjs failed: {r.stderr.strip()[-500:]}")
+    return np.array(json.loads(r.stdout)['probabilities'], dtype=np.float64)
 
 def test_cross_language_node(svc, files):
     "The same model.onnx in onnxruntime-node: 100 vectors spanning the features' ranges, within 1e-6 of the Python service"
