@@ -266,6 +266,13 @@ def test_promotion_json_from_a_real_mlflow_server(jar, models, tmp_path, monkeyp
                            text=True, timeout=120, env={**os.environ, **env})
         assert r.returncode == 2 and 'the promotion says 0000000000000000…; not serving it' in r.stderr, r.stderr[-2000:]
 
+def test_junit_on_models_made_now(jar, models):
+    "The JUnit scoring and refusal tests again, on the ONNX files made in this run (-Dchurn.test.models), not the committed ones"
+    tests = 'ServiceTest#predictGivesThePythonScorersProbabilities+foreignBrokenOrUnkeyedStartsAreRefusedInOneLine'
+    r = run(['mvn', '-q', '-B', '-f', str(ROOT / 'java' / 'pom.xml'), 'test', f'-Dchurn.test.models={models}', f'-Dtest={tests}'],
+            timeout=900)
+    assert 'BUILD FAILURE' not in r.stdout and 'ERROR' not in r.stdout, r.stdout[-3000:]
+
 def test_without_java_the_tests_skip_with_a_reason_and_ci_fails(monkeypatch):
     "No JDK or Maven: a skip that names what is missing; in CI (which installs both) a failure instead"
     monkeypatch.setattr(shutil, 'which', lambda tool: None if tool == 'mvn' else '/usr/bin/' + tool)
