@@ -4,7 +4,10 @@ import java.util.ArrayDeque;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
-/** Failed authentications per client: more than burst within window seconds and the client is refused (429), as churn_serve does. */
+/**
+ * Failed authentications per client: more than burst within window seconds and the client is
+ * refused (429), as churn_serve does.
+ */
 final class AuthLimiter {
     private final int burst;
     private final double window;
@@ -13,12 +16,20 @@ final class AuthLimiter {
     AuthLimiter(int burst, double window, int maxClients) {
         this.burst = burst;
         this.window = window;
-        this.fails = new LinkedHashMap<>(16, 0.75f, true) {   // least recently failed clients dropped first: bounded memory
-            @Override protected boolean removeEldestEntry(Map.Entry<String, ArrayDeque<Double>> e) { return size() > maxClients; }
-        };
+        this.fails =
+                new LinkedHashMap<>(
+                        16, 0.75f,
+                        true) { // least recently failed clients dropped first: bounded memory
+                    @Override
+                    protected boolean removeEldestEntry(Map.Entry<String, ArrayDeque<Double>> e) {
+                        return size() > maxClients;
+                    }
+                };
     }
 
-    static double now() { return System.nanoTime() / 1e9; }
+    static double now() {
+        return System.nanoTime() / 1e9;
+    }
 
     /** Count a failed authentication of client. */
     synchronized void failed(String client, double now) {

@@ -2,14 +2,19 @@ package mirador.churn;
 
 import jakarta.servlet.RequestDispatcher;
 import jakarta.servlet.http.HttpServletRequest;
-import java.util.Map;
+
 import org.springframework.boot.webmvc.error.ErrorController;
 import org.springframework.http.HttpStatus;
 import org.springframework.http.ResponseEntity;
 import org.springframework.web.bind.annotation.RequestMapping;
 import org.springframework.web.bind.annotation.RestController;
 
-/** Errors outside the routes (404, 405, 400) as {"detail": reason}, as churn_serve answers them; no stack trace, no path. */
+import java.util.Map;
+
+/**
+ * Errors outside the routes (404, 405, 400) as {"detail": reason}, as churn_serve answers them; no
+ * stack trace, no path.
+ */
 @RestController
 public class ErrorJson implements ErrorController {
     @RequestMapping("/error")
@@ -17,6 +22,7 @@ public class ErrorJson implements ErrorController {
         Object code = request.getAttribute(RequestDispatcher.ERROR_STATUS_CODE);
         int status = code instanceof Integer i ? i : 500;
         HttpStatus s = HttpStatus.resolve(status);
-        return ChurnController.json(status, Map.of("detail", s != null ? s.getReasonPhrase() : "Error"));
+        return ChurnController.json(
+                status, Map.of("detail", s != null ? s.getReasonPhrase() : "Error"));
     }
 }

@@ -7,37 +7,61 @@ import jakarta.servlet.ServletInputStream;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletRequestWrapper;
 import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
-import java.util.Locale;
-import java.util.Set;
+
 import org.springframework.web.filter.OncePerRequestFilter;
 import org.springframework.web.util.ContentCachingResponseWrapper;
 
-/** Outermost filter: times every request (Server-Timing: app;dur=ms), counts it by route and status, bounds the body as it is read. */
+import java.io.IOException;
+import java.util.Locale;
+import java.util.Set;
+
+/**
+ * Outermost filter: times every request (Server-Timing: app;dur=ms), counts it by route and status,
+ * bounds the body as it is read.
+ */
 public class GuardFilter extends OncePerRequestFilter {
-    static final Set<String> ROUTES = Set.of("/v1/churn/predict", "/v1/churn/model", "/healthz", "/readyz", "/metrics", "/mcp");
+    static final Set<String> ROUTES =
+            Set.of(
+                    "/v1/churn/predict",
+                    "/v1/churn/model",
+                    "/healthz",
+                    "/readyz",
+                    "/metrics",
+                    "/mcp");
     private final ChurnMetrics metrics;
     private final long maxBody;
 
-    public GuardFilter(ChurnMetrics metrics, long maxBody) { this.metrics = metrics; this.maxBody = maxBody; }
+    public GuardFilter(ChurnMetrics metrics, long maxBody) {
+        this.metrics = metrics;
+        this.maxBody = maxBody;
+    }
 
     @Override
-    protected void doFilterInternal(HttpServletRequest req, HttpServletResponse res, FilterChain chain) throws ServletException, IOException {
+    protected void doFilterInternal(
+            HttpServletRequest req, HttpServletResponse res, FilterChain chain)
+            throws ServletException, IOException {
         long t0 = System.nanoTime();
         ContentCachingResponseWrapper out = new ContentCachingResponseWrapper(res);
         try {
             chain.doFilter(new Bounded(req, maxBody), out);
         } finally {
             long dt = System.nanoTime() - t0;
-            if (out.getStatus() == 500 && req.getRequestURI().equals("/mcp") && !res.isCommitted()) {   // the transport's error body serialises its exception
+            if (out.getStatus() == 500
+                    && req.getRequestURI().equals("/mcp")
+                    && !res.isCommitted()) { // the transport's error body serialises its exception
                 out.resetBuffer();
                 out.setContentType("application/json");
-                out.getOutputStream().write("{\"detail\":\"Internal Server Error\"}".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                out.getOutputStream()
+                        .write(
+                                "{\"detail\":\"Internal Server Error\"}"
+                                        .getBytes(java.nio.charset.StandardCharsets.UTF_8));
             }
             if (!res.isCommitted()) {
-                if (!out.containsHeader("Cache-Control")) res.setHeader("Cache-Control", "no-store");
+                if (!out.containsHeader("Cache-Control"))
+                    res.setHeader("Cache-Control", "no-store");
                 res.setHeader("X-Content-Type-Options", "nosniff");
-                res.setHeader("Server-Timing", String.format(Locale.ROOT, "app;dur=%.3f", dt / 1e6));
+                res.setHeader(
+                        "Server-Timing", String.format(Locale.ROOT, "app;dur=%.3f", dt / 1e6));
             }
             out.copyBodyToResponse();
             String route = ROUTES.contains(req.getRequestURI()) ? req.getRequestURI() : "unmatched";
@@ -45,29 +69,64 @@ public class GuardFilter extends OncePerRequestFilter {
         }
     }
 
-    /** A request whose body stream fails once it passes limit bytes, whatever the Content-Length said (chunked bodies too). */
+    /**
+     * A request whose body stream fails once it passes limit bytes, whatever the Content-Length
+     * said (chunked bodies too).
+     */
     static final class Bounded extends HttpServletRequestWrapper {
         private final long limit;
         private ServletInputStream in;
-        Bounded(HttpServletRequest r, long limit) { super(r); this.limit = limit; }
+
+        Bounded(HttpServletRequest r, long limit) {
+            super(r);
+            this.limit = limit;
+        }
 
         @Override
         public ServletInputStream getInputStream() throws IOException {
             if (in != null) return in;
             ServletInputStream raw = super.getInputStream();
-            return in = new ServletInputStream() {
-                long seen;
-                private int count(int n) throws IOException {
-                    if (n > 0 && (seen += n) > limit)
-                        throw new RequestException("body larger than the limit of " + Py.thousands(limit) + " bytes", 413);
-                    return n;
-                }
-                @Override public int read() throws IOException { int b = raw.read(); if (b >= 0) count(1); return b; }
-                @Override public int read(byte[] b, int off, int len) throws IOException { return count(raw.read(b, off, len)); }
-                @Override public boolean isFinished() { return raw.isFinished(); }
-                @Override public boolean isReady() { return raw.isReady(); }
-                @Override public void setReadListener(ReadListener l) { raw.setReadListener(l); }
-            };
+            return in =
+                    new ServletInputStream() {
+                        long seen;
+
+                        private int count(int n) throws IOException {
+                            if (n > 0 && (seen += n) > limit)
+                                throw new RequestException(
+                                        "body larger than the limit of "
+                                                + Py.thousands(limit)
+                                                + " bytes",
+                                        413);
+                            return n;
+                        }
+
+                        @Override
+                        public int read() throws IOException {
+                            int b = raw.read();
+                            if (b >= 0) count(1);
+                            return b;
+                        }
+
+                        @Override
+                        public int read(byte[] b, int off, int len) throws IOException {
+                            return count(raw.read(b, off, len));
+                        }
+
+                        @Override
+                        public boolean isFinished() {
+                            return raw.isFinished();
+                        }
+
+                        @Override
+                        public boolean isReady() {
+                            return raw.isReady();
+                        }
+
+                        @Override
+                        public void setReadListener(ReadListener l) {
+                            raw.setReadListener(l);
+                        }
+                    };
         }
     }
 }

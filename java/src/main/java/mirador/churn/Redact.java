@@ -3,18 +3,38 @@ package mirador.churn;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-/** Text with every URL password and secret query parameter replaced by ***, as mirador_churn.data.redact does it. */
+/**
+ * Text with every URL password and secret query parameter replaced by ***, as
+ * mirador_churn.data.redact does it.
+ */
 final class Redact {
     private Redact() {}
-    private static final String KEYS = "password|passwd|pass|pwd|secret|client_secret|token|access_token|auth_token|api_key|apikey|api-key";
-    private static final String VALUE = "('[^']*'|\"[^\"]*\"|[^&;#\\s'\"<>]*?(?=[,.)\\]]*(?:[&;#\\s'\"<>]|$)))";
+
+    private static final String KEYS =
+            "password|passwd|pass|pwd|secret|client_secret|token|access_token|auth_token|api_key|apikey|api-key";
+    private static final String VALUE =
+            "('[^']*'|\"[^\"]*\"|[^&;#\\s'\"<>]*?(?=[,.)\\]]*(?:[&;#\\s'\"<>]|$)))";
     private static final Pattern PARAM = Pattern.compile("(?i)(^|[?&;\\s])(" + KEYS + ")=" + VALUE);
-    private static final Pattern AUTHORITY = Pattern.compile("(?i)\\b([a-z][a-z0-9+.\\-]*://)([^/?#\\s]*)");
+    private static final Pattern AUTHORITY =
+            Pattern.compile("(?i)\\b([a-z][a-z0-9+.\\-]*://)([^/?#\\s]*)");
 
     static String redact(String text) {
         if (text == null) return null;
-        String t = AUTHORITY.matcher(text).replaceAll(m -> Matcher.quoteReplacement(hide(m.group(1), m.group(2), m.group(0))));
-        return PARAM.matcher(t).replaceAll(m -> Matcher.quoteReplacement(m.group(1) + m.group(2) + "=" + (m.group(3).isEmpty() ? "" : "***")));
+        String t =
+                AUTHORITY
+                        .matcher(text)
+                        .replaceAll(
+                                m ->
+                                        Matcher.quoteReplacement(
+                                                hide(m.group(1), m.group(2), m.group(0))));
+        return PARAM.matcher(t)
+                .replaceAll(
+                        m ->
+                                Matcher.quoteReplacement(
+                                        m.group(1)
+                                                + m.group(2)
+                                                + "="
+                                                + (m.group(3).isEmpty() ? "" : "***")));
     }
 
     private static String hide(String scheme, String authority, String whole) {

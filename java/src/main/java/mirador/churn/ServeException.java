@@ -1,6 +1,11 @@
 package mirador.churn;
 
-/** A service that cannot start as configured, or a model file that breaks the contract: one line, said as it is. */
+/**
+ * A service that cannot start as configured, or a model file that breaks the contract: one line,
+ * said as it is.
+ */
 public class ServeException extends RuntimeException {
-    public ServeException(String message) { super(message); }
+    public ServeException(String message) {
+        super(message);
+    }
 }

@@ -3,9 +3,13 @@ package mirador.churn;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import org.junit.jupiter.api.Test;
+
 import tools.jackson.databind.json.JsonMapper;
 
-/** The Python formats the messages are written in, against values Python 3 prints (repr, json.dumps, {:,}). */
+/**
+ * The Python formats the messages are written in, against values Python 3 prints (repr, json.dumps,
+ * {:,}).
+ */
 class PyTest {
     @Test
     void floatRepr() {
@@ -30,7 +34,8 @@ class PyTest {
         assertEquals("\"it's\"", Py.repr("it's"));
         assertEquals("'a\\nb\\x00é'", Py.repr("a\nb\u0000é"));
         assertEquals("[1, 2.5, \"\\u00e9\"]", Py.dumps(j.readTree("[1, 2.5, \"é\"]")));
-        assertEquals("{\"a\": null, \"b\": true}", Py.dumps(j.readTree("{\"a\": null, \"b\": true}")));
+        assertEquals(
+                "{\"a\": null, \"b\": true}", Py.dumps(j.readTree("{\"a\": null, \"b\": true}")));
         assertEquals("10,000", Py.thousands(10_000));
         assertEquals("int", Py.typeName(j.readTree("3")));
         assertEquals("NoneType", Py.typeName(j.readTree("null")));
