@@ -99,7 +99,8 @@ def feature_push(scorer, # a `ChurnScorer`
     n, k = int(ok.sum()), len(names)
     moved = np.repeat(X[ok], k, axis=0)   # row i with feature j typical sits at i * k + j
     moved[np.arange(n * k), np.tile(np.arange(k), n)] = np.tile(np.where(np.isfinite(ref), ref, 0), n)
-    push = np.zeros((n, k)) if not n else scorer.predict_proba(X[ok])[:, None] - scorer.predict_proba(moved).reshape(n, k)
+    push = np.zeros((n,
+                     k)) if not n else scorer.predict_proba(X[ok])[:, None] - scorer.predict_proba(moved).reshape(n, k)
     push[:, ~np.isfinite(ref)] = 0
     rows_push = iter(push)
     pairs = lambda p: [(names[j], float(p[j])) for j in np.argsort(-p, kind='stable') if p[j] >= min_push]
@@ -244,13 +245,15 @@ def _drift_section(monitor:dict|None)->str:
 def _model_section(info:dict)->str:
     windows, metrics = info.get('label_windows') or {}, info.get('test_metrics') or {}
     cutoffs = info.get('training_cutoffs') or []
-    facts = [('Version', info.get('model_version')), ('Trained on data up to', str(cutoffs[-1])[:10] if cutoffs else None),
+    facts = [('Version', info.get('model_version')),
+             ('Trained on data up to', str(cutoffs[-1])[:10] if cutoffs else None),
              ('Test ROC AUC', f"{metrics['roc_auc']:.3f}" if _finite(metrics.get('roc_auc')) else None),
              ('Churn means', f"no order in the {windows.get('horizon_days')} days after the scoring date"
               if windows.get('horizon_days') else None),
              ('Eligible customers', f"ordered in the {windows.get('active_days')} days before it"
               if windows.get('active_days') else None)]
-    return '<dl class="model">' + ''.join(f'<dt>{k}</dt><dd>{_esc(v)}</dd>' for k, v in facts if v is not None) + '</dl>'
+    return '<dl class="model">' + ''.join(f'<dt>{k}</dt><dd>{_esc(v)}</dd>' for k,
+                                          v in facts if v is not None) + '</dl>'
 
 # %% ../nbs/07a_insights.ipynb #da58ecfd
 def render_page(state, # the service's live state: `scores`, `monitor`, `model_info`, `scorer`
@@ -350,7 +353,8 @@ def _session_routes(app:FastAPI, prefix:str, sessions:Sessions):
             if limiter: limiter.failed(client)
             return _html(sign_in_page(prefix, 'That key is not valid.'), 401)
         done = _see_page(prefix)
-        done.set_cookie(COOKIE, sessions.issue(subject=keys.id_of(key)), max_age=sessions.ttl, path='/insights', httponly=True,
+        done.set_cookie(COOKIE, sessions.issue(subject=keys.id_of(key)), max_age=sessions.ttl, path='/insights',
+                        httponly=True,
                         samesite='strict', secure=request.url.scheme == 'https')
         return done
 
@@ -375,7 +379,8 @@ def mount_insights(app:FastAPI, # the service app, with `app.state.churn`
 
     @app.get(prefix, include_in_schema=False)
     def insights_page(request:Request, q:str|None=None):
-        if not sessions.valid(request.cookies.get(COOKIE), subjects=app.state.churn.keys.ids): return _html(sign_in_page(prefix), 401)
+        if not sessions.valid(request.cookies.get(COOKIE),
+                              subjects=app.state.churn.keys.ids): return _html(sign_in_page(prefix), 401)
         return _html(render_page(app.state.churn, q, prefix))
 
     @app.get(prefix + '/insights.css', include_in_schema=False)

@@ -164,7 +164,8 @@ class Watched:
             if fp == self._fp and not force: return False
             value = self._load()
         except Exception as e:
-            if self.error != str(e): log.warning("%s: keeping the loaded version; reload failed: %s", self.name, redact(str(e)))
+            if self.error != str(e): log.warning("%s: keeping the loaded version; reload failed: %s", self.name,
+                                                 redact(str(e)))
             self.error, self.failures = str(e), self.failures + 1   # counted per failed attempt, for an alert
             return False
         self.value, self._fp, self.error, self.loads = value, fp, None, self.loads + 1
@@ -180,7 +181,8 @@ class LoadedModel:
 def _model_info(scorer:ChurnScorer, path, source:str, **extra)->dict:
     "The metadata the service reports for `scorer`: features, version, data checksum, label windows, provenance"
     m = scorer.metadata
-    keep = ('model_version', 'data_checksum', 'label_windows', 'training_cutoffs', 'test_metrics', 'library_version', 'feature_versions')
+    keep = ('model_version', 'data_checksum', 'label_windows', 'training_cutoffs', 'test_metrics', 'library_version',
+            'feature_versions')
     return {'features': list(scorer.feature_names), **{k: m[k] for k in keep if k in m},
             'onnx_sha256': sha256_file(path), 'source': redact(str(source)), **extra}
 
@@ -199,7 +201,8 @@ def _resolve_registry(uri:str, tracking_uri:str|None=None)->Path:
 def _download_onnx(artifact_uri:str, tracking_uri:str|None)->Path:
     "The ONNX file at MLflow `artifact_uri` (a file, or a folder holding exactly one `.onnx`), downloaded"
     import mlflow.artifacts
-    p = Path(mlflow.artifacts.download_artifacts(artifact_uri=artifact_uri, tracking_uri=tracking_uri or os.environ.get('MLFLOW_TRACKING_URI')))
+    p = Path(mlflow.artifacts.download_artifacts(artifact_uri=artifact_uri,
+                                                 tracking_uri=tracking_uri or os.environ.get('MLFLOW_TRACKING_URI')))
     if p.is_file(): return p
     found = sorted(p.rglob('*.onnx'))
     if len(found) != 1: raise ServeError(f"{redact(artifact_uri)}: expected one .onnx file, found {len(found)}")
@@ -217,7 +220,8 @@ def load_promotion(path, tracking_uri:str|None=None)->LoadedModel:
     if (sha := sha256_file(onnx_path)) != p['onnx_sha256']:
         raise ServeError(f"{path}: the ONNX file of {p['model_name']} version {p['version']} has SHA-256 {sha[:16]}…, "
                          f"the promotion says {str(p['onnx_sha256'])[:16]}…; not serving it")
-    m = load_onnx(onnx_path, p['artifact_uri'], model_name=p['model_name'], registry_version=str(p['version']), alias=p.get('alias'))
+    m = load_onnx(onnx_path, p['artifact_uri'], model_name=p['model_name'], registry_version=str(p['version']),
+                  alias=p.get('alias'))
     if list(p['features']) != m.info['features']: raise ServeError(f"{path}: the promotion lists features {p['features']}, the model has {m.info['features']}")
     return m
 
@@ -236,7 +240,8 @@ def model_source(model:str, # an `.onnx` file, `models:/NAME@ALIAS`, `models:/NA
         return Watched('model', lambda: load_onnx(state['path'], model), fingerprint, registry_every)
     if not Path(model).exists(): raise ServeError(f"{model}: no such model file")
     if model.endswith('.json'):
-        return Watched('model', lambda: load_promotion(model, tracking_uri), lambda: sha256_file(model) if Path(model).exists() else None)
+        return Watched('model', lambda: load_promotion(model, tracking_uri),
+                       lambda: sha256_file(model) if Path(model).exists() else None)
     return Watched('model', lambda: load_onnx(model), lambda: _file_fingerprint(model))
 
 # %% ../nbs/07_serve.ipynb #1dcb42aa
@@ -271,7 +276,8 @@ def load_scores(path)->ScoresTable:
     if ids.duplicated().any(): raise ServeError(f"{path}: customer {int(ids[ids.duplicated()].iloc[0])} appears more than once")
     p = pd.to_numeric(df.churn_probability, errors='coerce').to_numpy(np.float64)   # a missing score sorts last
     ids = ids.to_numpy(np.int64)
-    return ScoresTable(df, dict(zip(ids.tolist(), range(len(df)))), np.lexsort((ids, np.where(np.isnan(p), np.inf, -p))))
+    return ScoresTable(df, dict(zip(ids.tolist(), range(len(df)))),
+                       np.lexsort((ids, np.where(np.isnan(p), np.inf, -p))))
 
 # %% ../nbs/07_serve.ipynb #316d31ee
 def _jsonable(v):
@@ -341,7 +347,8 @@ def _monitor_problem(m)->str|None:
     if not isinstance(m, dict): return f"expected an object, got {type(m).__name__}"
     if m.get('verdict') not in ('ok', 'breached'): return f"verdict: expected \"ok\" or \"breached\", got {json.dumps(m.get('verdict'))[:40]}"
     if where := _non_finite(m): return f"{where}: not a finite number"
-    if not (isinstance(b := m.get('breaches', []), list) and all(isinstance(x, str) for x in b)): return "breaches: expected a list of text"
+    if not (isinstance(b := m.get('breaches', []),
+                       list) and all(isinstance(x, str) for x in b)): return "breaches: expected a list of text"
     if 'generated_at' in m and _timestamp(m['generated_at']) is None: return "generated_at: expected a date or an ISO time"
     for part in ('series', 'cohorts'):
         rows = m.get(part, [])
@@ -353,7 +360,8 @@ def _monitor_problem(m)->str|None:
     why = (_fields_problem(m.get('slo', {}), 'slo', _SLO) or _fields_problem(cur, 'current', _SERIES)
            or _fields_problem(m.get('reference', {}), 'reference', ('churn_rate',)))
     if why or not isinstance(feats, dict): return why or "current.features: expected an object"
-    if why := next((w for f, v in feats.items() if (w := _fields_problem(v, f"current.features.{f}", ('psi',)))), None): return why
+    if why := next((w for f, v in feats.items() if (w := _fields_problem(v, f"current.features.{f}", ('psi',)))),
+                   None): return why
     if why := _apdex_problem(m.get('accuracy_apdex')): return f"accuracy_apdex.{why}" if why[0] != 'e' else f"accuracy_apdex: {why}"
 
 # %% ../nbs/07_serve.ipynb #aa1c0e61
@@ -381,8 +389,10 @@ class ChurnState:
                  registry_every:float=30.0, # seconds between checks of a registry alias
                 ):
         self._model = model_source(model, tracking_uri, registry_every)
-        self._scores = Watched('scores', lambda: load_scores(scores), lambda: _file_fingerprint(scores)) if scores else None
-        self._monitor = Watched('monitor', lambda: load_monitor(monitor), lambda: _file_fingerprint(monitor)) if monitor else None
+        self._scores = Watched('scores', lambda: load_scores(scores),
+                               lambda: _file_fingerprint(scores)) if scores else None
+        self._monitor = Watched('monitor', lambda: load_monitor(monitor),
+                                lambda: _file_fingerprint(monitor)) if monitor else None
         if isinstance(api_keys, ApiKeys): self._keys = Watched('api_keys', lambda: api_keys, lambda: None)
         elif api_keys is not None: self._keys = Watched('api_keys', lambda: ApiKeys(api_keys), lambda: None)
         else: self._keys = Watched('api_keys', lambda: load_api_keys(api_keys_file),
@@ -393,13 +403,17 @@ class ChurnState:
 ChurnState.model = property(lambda self: self._model.value, doc="The `LoadedModel` now served")
 ChurnState.scorer = property(lambda self: self._model.value.scorer, doc="The `ChurnScorer` now served")
 ChurnState.model_info = property(lambda self: self._model.value.info, doc="Metadata of the model now served")
-ChurnState.scores_table = property(lambda self: self._scores.value if self._scores else None, doc="The indexed `ScoresTable`, or None")
-ChurnState.scores = property(lambda self: self._scores.value.frame if self._scores else None, doc="The scores table (interface 4), or None")
-ChurnState.monitor = property(lambda self: self._monitor.value if self._monitor else None, doc="monitor.json (interface 5), or None")
+ChurnState.scores_table = property(lambda self: self._scores.value if self._scores else None,
+                                   doc="The indexed `ScoresTable`, or None")
+ChurnState.scores = property(lambda self: self._scores.value.frame if self._scores else None,
+                             doc="The scores table (interface 4), or None")
+ChurnState.monitor = property(lambda self: self._monitor.value if self._monitor else None,
+                              doc="monitor.json (interface 5), or None")
 _NO_KEYS = ApiKeys([])
 ChurnState.keys = property(lambda self: _NO_KEYS if self._keys.error else self._keys.value,
                            doc="The `ApiKeys`; none at all while the keys file fails to load (the service fails closed)")
-ChurnState.sources = property(lambda self: [w for w in (self._model, self._scores, self._monitor, self._keys) if w is not None])
+ChurnState.sources = property(lambda self: [w for w in (self._model, self._scores, self._monitor,
+                                                        self._keys) if w is not None])
 
 # %% ../nbs/07_serve.ipynb #3cd9afdd
 @patch
@@ -439,7 +453,8 @@ class ProbabilityHistogram:
     def collect(self):
         with self._lock: counts, total = self._counts.cumsum(), self._sum
         buckets = [(f"{b:g}", int(c)) for b, c in zip(self.bounds, counts)] + [('+Inf', int(counts[-1]))]
-        yield HistogramMetricFamily(self.name, 'Churn probabilities served by /v1/churn/predict and predict_churn', buckets=buckets, sum_value=total)
+        yield HistogramMetricFamily(self.name, 'Churn probabilities served by /v1/churn/predict and predict_churn',
+                                    buckets=buckets, sum_value=total)
 
 # %% ../nbs/07_serve.ipynb #1b45ed98
 class ServiceMetrics:
@@ -447,11 +462,14 @@ class ServiceMetrics:
     def __init__(self):
         self.registry = r = CollectorRegistry()
         self.requests = Counter('churn_http_requests', 'HTTP requests', ['route', 'method', 'status'], registry=r)
-        self.latency = Histogram('churn_http_request_duration_seconds', 'Time to answer an HTTP request', ['route', 'status'], registry=r,
+        self.latency = Histogram('churn_http_request_duration_seconds', 'Time to answer an HTTP request',
+                                 ['route', 'status'], registry=r,
                                  buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5))
         self.rows = Counter('churn_scored_rows', 'Feature rows scored', ['interface'], registry=r)
-        self.model = Gauge('churn_model_info', 'The model served (1 for the current version)', ['model_version'], registry=r)
-        self.reloads = Gauge('churn_source_loads', 'Loads of each source since start (1 = the initial load)', ['source'], registry=r)
+        self.model = Gauge('churn_model_info', 'The model served (1 for the current version)', ['model_version'],
+                           registry=r)
+        self.reloads = Gauge('churn_source_loads', 'Loads of each source since start (1 = the initial load)',
+                             ['source'], registry=r)
         self.probabilities = ProbabilityHistogram()
         r.register(self.probabilities)
 
@@ -473,18 +491,23 @@ def monitor_gauges(report:dict|None)->list:
     if not report: return []
     cur, ref, apdex = report.get('current') or {}, report.get('reference') or {}, report.get('accuracy_apdex') or {}
     rate, base = cur.get('estimated_churn_rate'), ref.get('churn_rate')
-    out = [_gauge('churn_monitor_score_psi', 'PSI of the current churn scores against the reference', cur.get('score_psi')),
-           _gauge('churn_monitor_estimated_roc_auc', 'ROC AUC estimated from the scores (no labels)', cur.get('estimated_auc')),
-           _gauge('churn_monitor_realized_roc_auc', 'ROC AUC of the latest matured cohort', _latest_realized_auc(report)),
+    out = [_gauge('churn_monitor_score_psi', 'PSI of the current churn scores against the reference',
+                  cur.get('score_psi')),
+           _gauge('churn_monitor_estimated_roc_auc', 'ROC AUC estimated from the scores (no labels)',
+                  cur.get('estimated_auc')),
+           _gauge('churn_monitor_realized_roc_auc', 'ROC AUC of the latest matured cohort',
+                  _latest_realized_auc(report)),
            _gauge('churn_monitor_estimated_churn_rate_shift', 'Estimated churn rate minus the reference churn rate',
                   None if rate is None or base is None else rate - base),
            _gauge('churn_monitor_accuracy_apdex', 'Apdex of model accuracy over the daily cohorts', apdex.get('value')),
            _gauge('churn_monitor_report_timestamp_seconds', 'When the report was generated (Unix time)',
                   _timestamp(report['generated_at']) if 'generated_at' in report else None)]
-    feats = GaugeMetricFamily('churn_monitor_feature_psi', 'PSI of each feature against the reference', labels=['feature'])
+    feats = GaugeMetricFamily('churn_monitor_feature_psi', 'PSI of each feature against the reference',
+                              labels=['feature'])
     for f, v in sorted((cur.get('features') or {}).items()):
         if v.get('psi') is not None: feats.add_metric([f], float(v['psi']))
-    verdict = GaugeMetricFamily('churn_monitor_verdict', 'The SLO verdict of the report (1 for the current one)', labels=['verdict'])
+    verdict = GaugeMetricFamily('churn_monitor_verdict', 'The SLO verdict of the report (1 for the current one)',
+                                labels=['verdict'])
     for v in ('ok', 'breached'): verdict.add_metric([v], float(report.get('verdict') == v))
     return [g for g in out if g is not None] + ([feats] if feats.samples else []) + [verdict]
 
@@ -493,7 +516,8 @@ class SourceCollector:
     "Prometheus collector of a `ChurnState`: failed reloads per source, and the gauges of its monitor.json"
     def __init__(self, state): self.state = state
     def collect(self):
-        c = CounterMetricFamily('churn_source_reload_failures', 'Failed reloads of each source since start', labels=['source'])
+        c = CounterMetricFamily('churn_source_reload_failures', 'Failed reloads of each source since start',
+                                labels=['source'])
         for w in self.state.sources: c.add_metric([w.name], w.failures)
         yield c
         yield from monitor_gauges(self.state.monitor)
@@ -503,7 +527,8 @@ OPEN_PATHS = frozenset({'/healthz', '/readyz'})
 _ALWAYS = ((b'cache-control', b'no-store'), (b'x-content-type-options', b'nosniff'))
 
 async def _send_json(send, status:int, body:dict, headers=()):
-    await send({'type': 'http.response.start', 'status': status, 'headers': [(b'content-type', b'application/json'), *headers]})
+    await send({'type': 'http.response.start', 'status': status,
+                'headers': [(b'content-type', b'application/json'), *headers]})
     await send({'type': 'http.response.body', 'body': json.dumps(body).encode()})
 
 def _route_label(app, scope)->str:
@@ -547,7 +572,8 @@ class Guard:
             if msg['type'] == 'http.response.start':
                 status[0], headers = msg['status'], list(msg.get('headers', ()))
                 names = {k.lower() for k, _ in headers}
-                headers += [(k, v) for k, v in _ALWAYS if k not in names] + [(b'connection', b'close')] * bool(close or status[0] in (408, 413))
+                headers += [(k, v) for k, v in _ALWAYS if k not in names]
+                headers += [(b'connection', b'close')] * bool(close or status[0] in (408, 413))
                 msg['headers'] = headers + [(b'server-timing', b'app;dur=%.3f' % ((time.perf_counter() - t0) * 1e3))]
             await send(msg)
         try: await self._guarded(scope, self._bounded(receive, close), timed_send)
@@ -565,7 +591,8 @@ def _bounded(self:Guard, receive, close:list):
         if done[0]: return await receive()
         try: msg = await asyncio.wait_for(receive(), max(deadline - time.monotonic(), 0.001))
         except asyncio.TimeoutError:
-            close.append(1); raise RequestError(f"the body did not arrive within {self.body_timeout:g} s", 408) from None
+            close.append(1); raise RequestError(f"the body did not arrive within {self.body_timeout:g} s",
+                                                408) from None
         if msg['type'] == 'http.request':
             seen[0] += len(msg.get('body', b''))
             if seen[0] > self.max_body: close.append(1); raise RequestError(f"body larger than the limit of {self.max_body:,} bytes", 413)
@@ -583,10 +610,12 @@ async def _guarded(self:Guard, scope, receive, send):
     if len(keys) > 1: return await _send_json(send, 400, {'detail': 'more than one X-API-Key header'})
     if path not in OPEN_PATHS and not own:
         if wait := self.limiter.wait(client):
-            return await _send_json(send, 429, {'detail': 'too many wrong keys; try again later'}, [(b'retry-after', b'%d' % math.ceil(wait))])
+            return await _send_json(send, 429, {'detail': 'too many wrong keys; try again later'},
+                                    [(b'retry-after', b'%d' % math.ceil(wait))])
         if not self.state.keys.valid(keys[0].decode('latin-1') if keys else None):
             if keys: self.limiter.failed(client)
-            return await _send_json(send, 401, {'detail': 'missing or invalid X-API-Key header'}, [(b'www-authenticate', b'ApiKey header="X-API-Key"')])
+            return await _send_json(send, 401, {'detail': 'missing or invalid X-API-Key header'},
+                                    [(b'www-authenticate', b'ApiKey header="X-API-Key"')])
     if path == '/mcp' and scope['method'] != 'POST':   # stateless JSON mode: no event stream to open, no session to end
         return await _send_json(send, 405, {'detail': 'the MCP endpoint takes POST only'}, [(b'allow', b'POST')])
     length = dict(headers).get(b'content-length', b'0')
@@ -623,7 +652,8 @@ def _predict_body(state:ChurnState, metrics:ServiceMetrics, body:bytes, max_rows
     try: doc = json.loads(body, parse_constant=_no_constants)
     except RecursionError: raise RequestError("the body nests arrays or objects too deeply to be a prediction request") from None
     except ValueError as e: raise RequestError(f"the body is not JSON: {str(e)[:200]}") from None
-    if not isinstance(doc, dict) or 'rows' not in doc: raise RequestError('expected {"rows": [{feature: number, ...}, ...]}')
+    if not isinstance(doc, dict) or 'rows' not in doc:
+        raise RequestError('expected {"rows": [{feature: number, ...}, ...]}')
     if extra := [k for k in doc if k != 'rows']: raise RequestError(f"unknown field {extra[0][:40]!r} beside rows")
     return predict_rows(state, metrics, doc['rows'], max_rows, 'rest')
 
@@ -640,9 +670,11 @@ def row_schema(names, # the model's feature names
     "JSON Schema of one row of the features: every feature a finite float32 number, the e-mail class one of its classes"
     num = lambda n: ({'type': 'number', 'enum': list(_CLASS_FEATURES[n])} if n in _CLASS_FEATURES
                      else {'type': 'number', 'minimum': -_F32_MAX, 'maximum': _F32_MAX})
-    return {'type': 'object', 'properties': {n: num(n) for n in names}, 'required': list(names), 'additionalProperties': False}
+    return {'type': 'object', 'properties': {n: num(n) for n in names}, 'required': list(names),
+            'additionalProperties': False}
 
-_ERR = {'type': 'object', 'properties': {'detail': {'anyOf': [{'type': 'string'}, {'type': 'array'}]}}, 'required': ['detail']}
+_ERR = {'type': 'object', 'properties': {'detail': {'anyOf': [{'type': 'string'}, {'type': 'array'}]}},
+        'required': ['detail']}
 _J = lambda schema, what: {'description': what, 'content': {'application/json': {'schema': schema}}}
 
 # %% ../nbs/07_serve.ipynb #d6e210f9
@@ -653,12 +685,15 @@ _CUSTOMER = {'type': 'object', 'required': ['customer_id', 'features'], 'propert
 _REFUSED = {401: _J(_ERR, 'No valid X-API-Key'), 429: _J(_ERR, 'Too many wrong keys from this client'),
             400: _J(_ERR, 'A malformed request'), 503: _J(_ERR, 'The source this route reads is not configured')}
 _DOCS = {'predict': {200: _J({'type': 'object', 'required': ['model_version', 'probabilities'], 'properties': {
-             'model_version': {'type': ['string', 'null']}, 'probabilities': {'type': 'array', 'items': {'type': 'number'}}}},
+             'model_version': {'type': ['string',
+                                        'null']}, 'probabilities': {'type': 'array', 'items': {'type': 'number'}}}},
              'One probability per row, and the version of the model that scored them'),
              413: _J(_ERR, 'Too many rows or too large a body'), 408: _J(_ERR, 'The body arrived too slowly'),
              422: _J(_ERR, 'A row that cannot be scored, named by row and field')},
-         'customer': {200: _J(_CUSTOMER, 'The customer'), 404: _J(_ERR, 'Not in the scores table'), 422: _J(_ERR, 'Not an id')},
-         'top': {200: _J({'type': 'object', 'properties': {'customers': {'type': 'array', 'items': _CUSTOMER}}}, 'Highest first'),
+         'customer': {200: _J(_CUSTOMER, 'The customer'), 404: _J(_ERR, 'Not in the scores table'),
+                      422: _J(_ERR, 'Not an id')},
+         'top': {200: _J({'type': 'object', 'properties': {'customers': {'type': 'array', 'items': _CUSTOMER}}},
+                         'Highest first'),
                  422: _J(_ERR, 'n out of range')}}
 
 # %% ../nbs/07_serve.ipynb #62f70879
@@ -667,7 +702,8 @@ def _openapi(app:FastAPI, names, max_rows:int):
     if app.openapi_schema: return app.openapi_schema
     from fastapi.openapi.utils import get_openapi
     doc = get_openapi(title=app.title, version=app.version, routes=app.routes, description=app.description)
-    doc.setdefault('components', {})['securitySchemes'] = {'ApiKey': {'type': 'apiKey', 'in': 'header', 'name': 'X-API-Key'}}
+    doc.setdefault('components',
+                   {})['securitySchemes'] = {'ApiKey': {'type': 'apiKey', 'in': 'header', 'name': 'X-API-Key'}}
     doc['security'] = [{'ApiKey': []}]
     for path, ops in doc['paths'].items():
         for op in ops.values():
@@ -675,7 +711,8 @@ def _openapi(app:FastAPI, names, max_rows:int):
             else: op['responses'].update({str(k): v for k, v in _REFUSED.items()})
     body = {'type': 'object', 'required': ['rows'], 'additionalProperties': False,
             'properties': {'rows': {'type': 'array', 'minItems': 1, 'maxItems': max_rows, 'items': row_schema(names)}}}
-    doc['paths']['/v1/churn/predict']['post']['requestBody'] = {'required': True, 'content': {'application/json': {'schema': body}}}
+    doc['paths']['/v1/churn/predict']['post']['requestBody'] = {'required': True,
+                                                                'content': {'application/json': {'schema': body}}}
     doc['paths']['/metrics']['get']['responses']['200'] = {'description': 'Prometheus text format',
                                                            'content': {'text/plain': {'schema': {'type': 'string'}}}}
     app.openapi_schema = doc
@@ -694,7 +731,8 @@ def _api_routes(app:FastAPI, state:ChurnState, metrics:ServiceMetrics, max_rows:
         answer = await anyio.to_thread.run_sync(_predict_body, state, metrics, body, max_rows, limiter=scoring)
         return _json_response(answer, checked=True)
 
-    @app.get('/v1/churn/customers/{customer_id}', summary="A customer's latest churn score and features", responses=_DOCS['customer'])
+    @app.get('/v1/churn/customers/{customer_id}', summary="A customer's latest churn score and features",
+             responses=_DOCS['customer'])
     async def customer(customer_id:int):
         rec = customer_risk(state, customer_id)
         return _json_response(rec) if rec else _json_response({'detail': f"customer {customer_id} is not in the scores table"}, 404)
@@ -711,16 +749,19 @@ def _readiness(state:ChurnState, request:Request)->Response:
     stale = {w.name: redact(w.error) for w in state.sources if w.error}
     body = {'status': 'stale' if stale else 'ready', 'stale': sorted(stale)}
     keys = [v for k, v in request.headers.items() if k == 'x-api-key']
-    if len(keys) == 1 and state.keys.valid(keys[0]): body |= {'model_version': state.model_info.get('model_version'), 'errors': stale}
+    if len(keys) == 1 and state.keys.valid(keys[0]): body |= {'model_version': state.model_info.get('model_version'),
+                                                              'errors': stale}
     return _json_response(body, 503 if stale else 200)
 
 # %% ../nbs/07_serve.ipynb #417b21e6
 def _ops_routes(app:FastAPI, state:ChurnState, metrics:ServiceMetrics):
     "Model metadata, monitor, health, readiness and metrics routes"
-    @app.get('/v1/churn/model', summary="The served model's metadata", responses={200: _J({'type': 'object'}, 'The metadata')})
+    @app.get('/v1/churn/model', summary="The served model's metadata",
+             responses={200: _J({'type': 'object'}, 'The metadata')})
     async def model(): return _json_response(state.model_info)
 
-    @app.get('/v1/churn/monitor', summary='The latest monitor.json', responses={200: _J({'type': 'object'}, 'The report')})
+    @app.get('/v1/churn/monitor', summary='The latest monitor.json',
+             responses={200: _J({'type': 'object'}, 'The report')})
     async def monitor():
         if state.monitor is None: raise RequestError("no monitor file: start the service with --monitor", 503)
         return _json_response(state.monitor)
@@ -751,13 +792,16 @@ def churn_mcp(state:ChurnState, metrics:ServiceMetrics|None=None, max_rows:int=1
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ToolError   # its message reaches the client; other errors are hidden as crashes
     metrics, names = metrics or ServiceMetrics(), state.scorer.feature_names
-    mcp = MCPServer('mirador-churn', instructions='Churn risk of shop customers: score feature rows, or look up a scored customer.')
-    Rows = Annotated[list[dict], WithJsonSchema({'type': 'array', 'minItems': 1, 'maxItems': max_rows, 'items': row_schema(names)})]
+    mcp = MCPServer('mirador-churn',
+                    instructions='Churn risk of shop customers: score feature rows, or look up a scored customer.')
+    Rows = Annotated[list[dict],
+                     WithJsonSchema({'type': 'array', 'minItems': 1, 'maxItems': max_rows, 'items': row_schema(names)})]
 
     async def predict_churn(rows:list[dict])->ChurnPrediction:
         try: return await anyio.to_thread.run_sync(predict_rows, state, metrics, rows, max_rows, 'mcp')
         except RequestError as e: raise ToolError(str(e)) from None
-    predict_churn.__annotations__ = {'rows': Rows, 'return': ChurnPrediction}   # the features, named in the input schema
+    predict_churn.__annotations__ = {'rows': Rows,
+                                     'return': ChurnPrediction}   # the features, named in the input schema
     mcp.tool(description=f"Churn probability (0-1, of no order in the label window) of each row; a row is an object of the "
                          f"{len(names)} features {', '.join(names)}", structured_output=True)(predict_churn)
 
@@ -791,7 +835,8 @@ def create_app(model, # the model: an `.onnx` file, `models:/...`, a `promotion.
                **state_kwargs, # `tracking_uri`, `poll_every`, `registry_every` for `ChurnState`
               )->FastAPI:
     "The churn service: REST routes, MCP over streamable HTTP at /mcp, key check, bounds, metrics, reloads"
-    state = model if isinstance(model, ChurnState) else ChurnState(model, scores, monitor, api_keys, api_keys_file, **state_kwargs)
+    state = (model if isinstance(model, ChurnState)
+             else ChurnState(model, scores, monitor, api_keys, api_keys_file, **state_kwargs))
     metrics = ServiceMetrics()
     metrics.registry.register(SourceCollector(state))
     mcp = churn_mcp(state, metrics, max_rows)
@@ -883,12 +928,15 @@ def churn_serve(model:str='outputs/model.onnx', # an .onnx file, models:/NAME@AL
         state.start_watching()
         return churn_mcp(state, max_rows=max_rows).run('stdio')
     import uvicorn
-    app = create_app(model, scores, monitor, None, api_keys_file, max_rows, int(max_body_mb * (1 << 20)), host, body_timeout,
+    app = create_app(model, scores, monitor, None, api_keys_file, max_rows, int(max_body_mb * (1 << 20)), host,
+                     body_timeout,
                      auth_failures, tracking_uri=tracking_uri, poll_every=poll_every)
     s = app.state.churn
-    log.info("serving model %s from %s with %d API key%s", s.model_info.get('model_version'), s.model_info['source'], len(s.keys), 's' * (len(s.keys) != 1))
+    log.info("serving model %s from %s with %d API key%s", s.model_info.get('model_version'), s.model_info['source'],
+             len(s.keys), 's' * (len(s.keys) != 1))
     protocol = type('BoundedH11', (BoundedH11,), {'header_timeout': header_timeout, 'max_connections': max_connections})
-    config = uvicorn.Config(app, host=host, port=port, server_header=False, date_header=False, log_level='info', http=protocol,
+    config = uvicorn.Config(app, host=host, port=port, server_header=False, date_header=False, log_level='info',
+                            http=protocol,
                             h11_max_incomplete_event_size=max_header_kb << 10, timeout_keep_alive=5, backlog=128)
     logging.getLogger('uvicorn.access').addFilter(_NoQueryInLog())
     uvicorn.Server(config).run()
@@ -905,8 +953,10 @@ class ServiceProcess:
 
     def start(self)->'ServiceProcess':
         "Start the service and wait until it answers"
-        cmd = [sys.executable, '-c', 'from mirador_churn.serve import serve_main; serve_main()', *self.args, '--host', '127.0.0.1', '--port', '0']
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(self.env or {})})
+        cmd = [sys.executable, '-c', 'from mirador_churn.serve import serve_main; serve_main()', *self.args,
+               '--host', '127.0.0.1', '--port', '0']
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     env={**os.environ, **(self.env or {})})
         threading.Thread(target=self._read, daemon=True).start()
         deadline = time.monotonic() + self.timeout
         while self.url is None:
