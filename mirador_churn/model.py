@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_model.ipynb #bb33a30b
 from __future__ import annotations
-import json, sys
+import json, os, sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,15 +19,17 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score, roc_curve
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from threadpoolctl import threadpool_limits
 
 from .data import ChurnError, ConfigError, atomic_write
 from .features import FEATURES
 from .scoring import feature_matrix
 
 # %% auto #0
-__all__ = ['CLIP_SD', 'TOP_SHARES', 'TrainConfig', 'ChurnMLP', 'param_count', 'predict_proba', 'require_both_classes',
-           'training_summary', 'train_model', 'plot_training_curves', 'evaluate', 'fit_baselines', 'lift_verdict',
-           'plot_roc', 'plot_calibration', 'GateError', 'check_gate', 'save_model', 'load_model']
+__all__ = ['CLIP_SD', 'TOP_SHARES', 'BASELINE_ROWS', 'TrainConfig', 'ChurnMLP', 'param_count', 'predict_proba',
+           'require_both_classes', 'training_summary', 'train_model', 'plot_training_curves', 'evaluate',
+           'fit_baselines', 'set_threads', 'lift_verdict', 'plot_roc', 'plot_calibration', 'GateError', 'check_gate',
+           'save_model', 'load_model']
 
 # %% ../nbs/02_model.ipynb #3ed74811
 @dataclass(frozen=True)
@@ -255,11 +257,20 @@ def evaluate(y, # true labels, 0/1, both classes present
     return m | dict(lift_top_decile=m['precision_top_10'] / y.mean(), n=len(y), churn_rate=y.mean())
 
 # %% ../nbs/02_model.ipynb #510a86ff
+BASELINE_ROWS = 200_000   # training rows the baselines fit at most; past it, a sample with the same churn rate
+
+def _baseline_rows(train:pd.DataFrame, max_rows:int, seed:int)->pd.DataFrame:
+    "`train`, or past `max_rows` rows a sample of about `max_rows` of them, the same share of each class"
+    if len(train) <= max_rows: return train
+    return train.groupby('churned', group_keys=False).sample(frac=max_rows / len(train), random_state=seed)
+
 def fit_baselines(train:pd.DataFrame, # rows to fit: `FEATURES` and `churned`
-                  seed:int=0, # random state of the boosted trees
+                  seed:int=0, # random state of the boosted trees and of the sample
+                  max_rows:int=BASELINE_ROWS, # fit on a stratified sample of this many rows past it
                  )->dict:
     "Name → function from a DataFrame to scores, for the three baselines"
-    X, y = train[list(FEATURES)].to_numpy(np.float64), train.churned.to_numpy()
+    rows = _baseline_rows(train, max_rows, seed)
+    X, y = rows[list(FEATURES)].to_numpy(np.float64), rows.churned.to_numpy()
     logit = make_pipeline(FunctionTransformer(lambda Z: np.log1p(np.clip(Z, 0, None))), StandardScaler(),
                           LogisticRegression(max_iter=2000)).fit(X, y)
     hgb = HistGradientBoostingClassifier(random_state=seed).fit(X, y)
@@ -267,6 +278,16 @@ def fit_baselines(train:pd.DataFrame, # rows to fit: `FEATURES` and `churned`
     return {'recency rule': lambda d: d.days_since_last_order.to_numpy(np.float64),
             'logistic regression': lambda d: logit.predict_proba(feats(d))[:, 1],
             'gradient boosting': lambda d: hgb.predict_proba(feats(d))[:, 1]}
+
+# %% ../nbs/02_model.ipynb #b0a5e004
+def set_threads(n:int=1, # threads in each pool: PyTorch, OpenMP, BLAS
+               )->int:
+    "Size the thread pools of PyTorch, OpenMP and BLAS to `n`, once, where a command's process starts; return `n`"
+    if n < 1: raise ConfigError(f"set_threads: n must be at least 1, got {n!r}")
+    for k in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'): os.environ[k] = str(n)   # child processes
+    torch.set_num_threads(n)
+    threadpool_limits(n)   # OpenMP (the boosted trees, PyTorch's runtime) and BLAS (numpy, the logistic regression)
+    return n
 
 # %% ../nbs/02_model.ipynb #167e2cc8
 def lift_verdict(comparison:pd.DataFrame, # one row per model, with `lift_top_decile` (from `evaluate`)

@@ -142,14 +142,24 @@ def _from_database(url:str, cfg:ChurnConfig, n_cutoffs:int)->tuple:
                      first_order=pd.Timestamp(first), end=pd.Timestamp(end), checksum=_table_checksum(table))
     return cutoffs, table, facts
 
+def _sample_bound()->int:
+    "The most training rows a Spark source sends to the driver: MIRADOR_SPARK_SAMPLE_ROWS, else the Spark page's default"
+    from mirador_churn.spark import SAMPLE_ROWS
+    v = os.environ.get('MIRADOR_SPARK_SAMPLE_ROWS', '').strip()
+    if not v: return SAMPLE_ROWS
+    if not v.isdigit() or int(v) < 1:
+        raise ConfigError(f"MIRADOR_SPARK_SAMPLE_ROWS must be a positive number of rows, got {v[:40]!r}")
+    return int(v)
+
 def _from_spark(url:str, cfg:ChurnConfig, n_cutoffs:int)->tuple:
-    "Cutoffs, training table and facts, computed by Spark SQL on the Parquet tables of `spark:PATH`"
-    from mirador_churn.spark import _source, spark_training_table
+    "Cutoffs, training table (at most `_sample_bound()` rows, a sample past it) and facts, computed by Spark"
+    from mirador_churn.spark import _source, spark_training_sample
     session, _, first, end, where = _source(url)
     cutoffs = default_cutoffs(end, cfg, n_cutoffs)
-    table = spark_training_table(session, cfg, cutoffs)
+    table, n = spark_training_sample(session, cfg, cutoffs, max_rows=_sample_bound())
     count = lambda t: int(session.sql(f"SELECT COUNT(*) AS n FROM {t}").collect()[0]['n'])
-    facts = dict(source=f"Spark {where}", customers=count('customers'), orders=count('orders'),
+    sample = '' if n['rate'] == 1 else f" (a sample of {n['sampled']:,} of its {n['rows']:,} rows, one rate per cutoff)"
+    facts = dict(source=f"Spark {where}{sample}", customers=count('customers'), orders=count('orders'),
                  first_order=pd.Timestamp(first), end=pd.Timestamp(end), checksum=_table_checksum(table))
     return cutoffs, table, facts
 
