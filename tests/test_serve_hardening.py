@@ -436,5 +436,6 @@ def test_large_batches_do_not_block_probes(svc, files):
     stop.set()
     for t in threads: t.join()
     prober.close()
+    print(f"/healthz p50 {idle * 1e3:.1f} ms idle, {statistics.median(busy) * 1e3:.1f} ms under 4 clients x 10,000 rows ({len(done)} batches)")
     assert set(done) == {200} and len(done) >= 4, done[:5]
     assert statistics.median(busy) < 0.06, f"/healthz p50 {statistics.median(busy) * 1e3:.1f} ms under load (idle {idle * 1e3:.1f} ms)"
