@@ -202,7 +202,8 @@ def _stack(cuts:list, words:int, labels:bool)->str:
     "`stack` of one row per cutoff from the per-customer aggregates"
     def one(k, c):
         div = ' + '.join(f"coalesce(bit_count(m{w}_{k}), 0)" for w in range(words)) or '0'
-        return ', '.join([_ts(c, 'spark'), *(f"{n}_{k}" for n in _STACKED[1:-1]), div, *([f"ret_{k}"] if labels else [])])
+        sums = [f"{n}_{k}" for n in _STACKED[1:-1]]
+        return ', '.join([_ts(c, 'spark'), *sums, div, *([f"ret_{k}"] if labels else [])])
     cols = ', '.join([*_STACKED, *(['ret'] if labels else [])])
     return f"stack({len(cuts)}, {', '.join(one(k, c) for k, c in enumerate(cuts))}) s AS {cols}"
 
@@ -214,11 +215,12 @@ def spark_table_sql(cfg:ChurnConfig, # windows
                    )->str:
     "Spark SQL for the rows of `build_training_table` at every cutoff, in one pass over orders and items"
     cuts, words = sorted(map(pd.Timestamp, cutoffs)), len(_mask_words(categories))
-    back, last = pd.Timedelta(days=max(365, cfg.active_days)), cuts[-1] + pd.Timedelta(days=cfg.gap_days + cfg.horizon_days)
+    back = pd.Timedelta(days=max(365, cfg.active_days))
+    last = cuts[-1] + pd.Timedelta(days=cfg.gap_days + cfg.horizon_days)
     lo, hi = _ts(cuts[0] - back, 'spark'), _ts(last if labels else cuts[-1], 'spark')
     masks = ''.join(f", m.m{w}" for w in range(words))
-    join = (f"LEFT JOIN (SELECT i.order_id, {', '.join(_mask_words(categories))} FROM order_items i GROUP BY i.order_id) m"
-            " ON m.order_id = o.order_id" if words else '')
+    per_order = f"SELECT i.order_id, {', '.join(_mask_words(categories))} FROM order_items i GROUP BY i.order_id"
+    join = f"LEFT JOIN ({per_order}) m ON m.order_id = o.order_id" if words else ''
     aggs = ',\n    '.join(a for k, c in enumerate(cuts) for a in _cutoff_aggs(cfg, k, c, words, labels))
     return _TEMPLATE.format(**locals(), lifetime=_days('signup', 'cutoff', 'spark'), domain=_domain_sql('spark'),
                             email_class=_email_class_sql('spark').replace('b.domain', 'domain'),
@@ -301,7 +303,8 @@ def _arrow(frame, where:str)->pd.DataFrame:
     try:
         with _quiet(): return frame.toArrow().to_pandas()
     except Exception as e:
-        if 'maxResultSize' not in str(e): raise DatabaseError(f"query on {where} failed: {_one_line(e, where)}") from None
+        if 'maxResultSize' not in str(e):
+            raise DatabaseError(f"query on {where} failed: {_one_line(e, where)}") from None
         raise DatabaseError(f"the rows from {where} exceed what the driver collects (spark.driver.maxResultSize): "
                             "write them with spark_write_table, or train on spark_training_sample") from None
 
@@ -380,13 +383,14 @@ def spark_write_table(frame, # a Spark DataFrame: `spark_training_frame`, `spark
     "Write `frame` as Parquet partitioned by `cutoff_date` (from `cutoff`), by the executors; return the path"
     from pyspark.sql import functions as F
     path = path[len(SPARK_PREFIX):] if is_spark_url(path) else str(path)
-    local = Path(path) if '://' not in path else None
-    if local is not None and local.exists() and any(local.iterdir()) if local and local.is_dir() else local and local.exists():
-        if not (replace and (local / '_SUCCESS').is_file()):
-            raise ConfigError(f"{redact(path)}: exists" + ("" if replace else "; pass replace=True to overwrite")
-                              + ("" if (local / '_SUCCESS').is_file() else " (and it was not written by Spark)"))
+    local = None if '://' in path else Path(path)
+    if local is not None and local.exists() and (not local.is_dir() or any(local.iterdir())):   # not new, not empty
+        ours = (local / '_SUCCESS').is_file()
+        if not (replace and ours):
+            raise ConfigError(f"{redact(path)}: exists" + ("; pass replace=True to overwrite" if ours
+                                                          else " and was not written by Spark"))
     out = frame.withColumn('cutoff_date', F.to_date('cutoff')) if 'cutoff' in frame.columns else frame
-    writer = out.write.mode('overwrite' if replace else 'errorifexists')
+    writer = out.write.mode('overwrite' if replace or local is not None else 'errorifexists')
     (writer.partitionBy('cutoff_date') if 'cutoff' in frame.columns else writer).parquet(path)
     return path
 
@@ -415,7 +419,8 @@ def spark_training_sample(url_or_session, # `spark:PATH` or a SparkSession with 
         table = _typed(_arrow(frame if rate == 1 else frame.where(_sample_filter(rate, seed)), where), True)
     finally: frame.unpersist()
     if len(table) > max_rows: table = table.sample(n=max_rows, random_state=seed)
-    return table.sort_values(['cutoff', 'customer_id'], ignore_index=True), dict(rows=rows, sampled=len(table), rate=rate)
+    table = table.sort_values(['cutoff', 'customer_id'], ignore_index=True)
+    return table, dict(rows=rows, sampled=len(table), rate=rate)
 
 # %% ../nbs/05a_spark.ipynb #a1f0c031
 def spark_write_scores(data, # `spark:PATH` or a SparkSession with the tables registered
@@ -426,9 +431,12 @@ def spark_write_scores(data, # `spark:PATH` or a SparkSession with the tables re
     "Score every eligible customer on the executors and write `churn_score`'s table as Parquet; return the counts"
     from pyspark.sql import functions as F
     from mirador_churn.cli import SCORE_COLUMNS
-    frame, version = spark_feature_frame(data, None, cfg), str(ChurnScorer.load(model).metadata.get('model_version', 'unknown'))
-    emails = frame.sparkSession.sql("SELECT customer_id, nullif(trim(CAST(email AS STRING)), '') AS email FROM customers")
-    scored = spark_scores(frame.join(emails, 'customer_id', 'left'), model, keep=['customer_id', 'email', 'cutoff', *FEATURES])
+    frame = spark_feature_frame(data, None, cfg)
+    version = str(ChurnScorer.load(model).metadata.get('model_version', 'unknown'))
+    emails = frame.sparkSession.sql("SELECT customer_id, nullif(trim(CAST(email AS STRING)), '') AS email "
+                                    "FROM customers")
+    keep = ['customer_id', 'email', 'cutoff', *FEATURES]
+    scored = spark_scores(frame.join(emails, 'customer_id', 'left'), model, keep=keep)
     table = scored.select(*(F.col(f).cast('float') if f in FEATURES else F.col(f) for f in scored.columns),
                           F.lit(version).alias('model_version')).select(*SCORE_COLUMNS)
     path = spark_write_table(table, output, replace=True)
