@@ -32,13 +32,13 @@ def promtool(*args, cwd=PROM):
 def alert_rules(path=PROM / 'alerts.yml')->list:
     return [r for g in yaml.safe_load(Path(path).read_text())['groups'] for r in g['rules'] if 'alert' in r]
 
-def rules_copy(d:Path, old:str='', new:str='')->Path:
-    "A copy of deploy/prometheus in `d`, with `old` replaced by `new` (exactly once) in alerts.yml"
+def rules_copy(d:Path, old:str='', new:str='', name:str='alerts.yml', count:int=1)->Path:
+    "A copy of deploy/prometheus in `d`, with `old` replaced by `new` (exactly `count` times) in the file `name`"
     shutil.copytree(PROM, d, dirs_exist_ok=True)
     if old:
-        text = (d / 'alerts.yml').read_text()
-        assert text.count(old) == 1, old
-        (d / 'alerts.yml').write_text(text.replace(old, new))
+        text = (d / name).read_text()
+        assert text.count(old) == count, old
+        (d / name).write_text(text.replace(old, new))
     return d
 
 # --- promtool: no service needed ---
@@ -46,7 +46,7 @@ def rules_copy(d:Path, old:str='', new:str='')->Path:
 def test_promtool_check_rules():
     r = promtool('check', 'rules', 'rules.yml', 'alerts.yml')
     assert r.returncode == 0, r.stdout + r.stderr
-    assert 'SUCCESS: 4 rules found' in r.stdout and 'SUCCESS: 6 rules found' in r.stdout, r.stdout
+    assert 'SUCCESS: 4 rules found' in r.stdout and 'SUCCESS: 7 rules found' in r.stdout, r.stdout
 
 def test_promtool_check_config(tmp_path):
     d = rules_copy(tmp_path / 'prom')
@@ -79,10 +79,31 @@ def test_promtool_test_rules():
     ('[15m])) > 0', '[15m])) > 1'),
     ('job:churn_http_request_errors:ratio_rate5m > 0.01', 'job:churn_http_request_errors:ratio_rate5m > 0.05'),
     ('latency_apdex:ratio_rate5m < 0.9', 'latency_apdex:ratio_rate5m < 0.5'),
+    ('latency_apdex:ratio_rate5m < 0.9', 'latency_apdex:ratio_rate5m < 0.91'),   # just inside: the 0.9 case fires
+    ('job:churn_http_request_errors:ratio_rate5m > 0.01', 'job:churn_http_request_errors:ratio_rate5m >= 0.01'),
+    ('up{job="mirador-churn"} == 0', 'up{job="mirador-churn"} == 2'),
+    ('  or\n          absent_over_time(churn_monitor_report_timestamp_seconds{job="mirador-churn"}[1h])\n', '\n'),
+    # a `for:` removed: the alert fires while it should still be pending
+    ('> 0.01\n        for: 5m\n', '> 0.01\n'),
+    ('== 0\n        for: 5m\n', '== 0\n'),
+    ('< 0.9\n        for: 10m\n', '< 0.9\n'),
+    ('[1h])\n        for: 10m\n', '[1h])\n'),
 ])
 def test_promtool_catches_a_wrong_threshold(tmp_path, old, new):
-    "Negative controls: each alert's threshold moved, and its unit tests fail"
+    "Negative controls: each alert's threshold moved or its `for` removed, and its unit tests fail"
     d = rules_copy(tmp_path / 'prom', old, new)
+    r = promtool('test', 'rules', 'tests/rules_test.yml', cwd=d)
+    assert r.returncode != 0 and 'FAILED' in r.stdout + r.stderr, r.stdout
+
+@pytest.mark.parametrize('old,new,count', [
+    ('status=~"2..", ', '', 2),        # fast errors counted as satisfied: the Apdex rises
+    ('status!~"4..", ', '', 2),        # the client's 4xx counted as frustrated
+    ('\n            or\n              sum by (job) (rate(churn_http_request_duration_seconds_count',   # only 5xx:
+     '\n            and\n              sum by (job) (rate(churn_http_request_duration_seconds_count', 1),   # no data
+])
+def test_promtool_catches_a_wrong_latency_apdex(tmp_path, old, new, count):
+    "Negative controls: the latency Apdex's status filters (only 2xx satisfy, 4xx left out) and its 0 when all fail"
+    d = rules_copy(tmp_path / 'prom', old, new, name='rules.yml', count=count)
     r = promtool('test', 'rules', 'tests/rules_test.yml', cwd=d)
     assert r.returncode != 0 and 'FAILED' in r.stdout + r.stderr, r.stdout
 
@@ -299,7 +320,9 @@ def test_every_dashboard_query_returns_data(stack):
             e = expr.replace('$job', job).replace('$__rate_interval', '1m').replace('$__interval', '15s')
             assert '$' not in e, (where, expr)
             assert query(http, e), f"{where}: no data for {job} from {e}"
-    assert not query(http, queries[0][1].replace('$job', 'no-such-job'))   # the check can fail
+    for where, expr in queries:   # the check can fail: every query follows $job, and a wrong one returns nothing
+        e = expr.replace('$job', 'no-such-job').replace('$__rate_interval', '1m').replace('$__interval', '15s')
+        assert not query(http, e), f"{where}: data for a job that does not exist from {e}"
 
 def test_compose_provisions_prometheus_and_grafana():
     "Docker is not usable here: the compose file's mounts exist and point Prometheus and Grafana at the project's files"
