@@ -101,6 +101,8 @@ def churn_train(data_source:str='synthetic', # 'synthetic', a data folder (Parqu
 
 def train_main():
     "The `churn_train` console script: `churn_train --data-source data --output outputs`"
+    from .model import set_threads   # torch: only the command that trains loads it
+    set_threads(1)   # one thread per pool, once, where the process starts (02_model, Threads: 1 is fastest here)
     run_cli(churn_train)
 
 # %% ../nbs/10_cli.ipynb #b1c0a006
