@@ -324,16 +324,48 @@ def test_every_dashboard_query_returns_data(stack):
         e = expr.replace('$job', 'no-such-job').replace('$__rate_interval', '1m').replace('$__interval', '15s')
         assert not query(http, e), f"{where}: data for a job that does not exist from {e}"
 
+def _interpolate(text:str, env:dict)->str:
+    "`text` with compose's ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error} resolved from `env`"
+    def one(m):
+        name, op, arg = m[1], m[2] or '', m[3] or ''
+        value = env.get(name)
+        unset = value is None or (op.startswith(':') and value == '')
+        if op.endswith('?') and unset: raise KeyError(f"compose needs {name}: {arg}")
+        if op.endswith('-') and unset: return arg
+        if op.endswith('+'): return '' if unset else arg
+        return value or ''
+    return re.sub(r'\$\{(\w+)(?:(:?[-?+])([^}]*))?\}', one, text.replace('$$', '\0')).replace('\0', '$')
+
+def test_compose_interpolates_without_the_monitoring_variables():
+    "Compose resolves every ${...} of the file whatever the profile: MLflow alone needs only MLFLOW_DB_PASSWORD"
+    text = (ROOT / 'deploy' / 'compose.yaml').read_text()
+    spec = yaml.safe_load(_interpolate(text, {'MLFLOW_DB_PASSWORD': 'x'}))
+    with pytest.raises(KeyError, match='MLFLOW_DB_PASSWORD'): _interpolate(text, {})   # the check can fail
+    secrets = dict(churn_api_key='CHURN_API_KEY_FILE', grafana_admin_password='GRAFANA_ADMIN_PASSWORD_FILE')
+    for name, var in secrets.items():
+        default = spec['secrets'][name]['file']   # unset: a path that names the variable and does not exist
+        assert var in default and not (ROOT / 'deploy' / default).exists(), default
+        given = yaml.safe_load(_interpolate(text, {'MLFLOW_DB_PASSWORD': 'x', var: '/k'}))
+        assert given['secrets'][name]['file'] == '/k', given['secrets']
+
 def test_compose_provisions_prometheus_and_grafana():
     "Docker is not usable here: the compose file's mounts exist and point Prometheus and Grafana at the project's files"
     deploy = ROOT / 'deploy'
     spec = yaml.safe_load((deploy / 'compose.yaml').read_text())
     prom, grafana = spec['services']['prometheus'], spec['services']['grafana']
+    assert {n: s.get('profiles') for n, s in spec['services'].items()} == \
+        {'postgres': None, 'mlflow': None, 'prometheus': ['monitoring'], 'grafana': ['monitoring']}
     for svc in (prom, grafana):
         for mount in svc['volumes']:
             src = mount.split(':')[0]
             if src.startswith('.'): assert (deploy / src).exists(), mount
-    assert prom['image'].endswith(':v2.42.0') and './prometheus:/etc/prometheus:ro' in prom['volumes']
+    # images pinned to a release (an upgrade changes the pin, not this test), never a moving tag
+    assert re.fullmatch(r'prom/prometheus:v\d+\.\d+\.\d+', prom['image']), prom['image']
+    assert re.fullmatch(r'grafana/grafana:\d+\.\d+\.\d+', grafana['image']), grafana['image']
+    assert './prometheus:/etc/prometheus:ro' in prom['volumes']
+    # the admin password only as a file (a compose secret), never a value in the environment
+    assert 'GF_SECURITY_ADMIN_PASSWORD' not in grafana['environment']
+    assert grafana['environment']['GF_SECURITY_ADMIN_PASSWORD__FILE'] == f"/run/secrets/{grafana['secrets'][0]}"
     config = yaml.safe_load((PROM / 'prometheus.yml').read_text())
     assert config['rule_files'] == ['rules.yml', 'alerts.yml']
     [job] = config['scrape_configs']
