@@ -289,31 +289,80 @@ def _edge_cases(feats):
     return np.array([[r[f] for f in FEATURES] for r in rows], np.float32)
 
 
-def test_cross_language_within_1e6(both, models):
-    "100 random vectors over the features' ranges and the edge cases: ChurnScorer, both services, onnxruntime-node"
-    py, java = both
+def _need_node(js):
+    "onnxruntime-node (node and tests/js/node_modules): a skip that names what is missing; in CI a failure instead"
+    missing = [w for w, ok in (('node', shutil.which('node')), (f"{js / 'node_modules' / 'onnxruntime-node'}",
+                                (js / 'node_modules' / 'onnxruntime-node').exists())) if not ok]
+    if missing:
+        if os.environ.get('CI'):
+            pytest.fail(f"{' and '.join(missing)} missing: CI runs the onnxruntime-node leg", pytrace=False)
+        pytest.skip(f"no {' and no '.join(missing)} on this machine: the onnxruntime-node leg is not run")
+
+
+def _cross_inputs(models):
+    "100 random vectors over the features' ranges plus the edge cases, and ChurnScorer's probabilities of them"
     ds = generate_synthetic()
     feats = build_features(ds.customers, ds.orders, None, ds.order_items)[list(FEATURES)]
     X = np.vstack([_vectors(feats), _edge_cases(feats)])
+    return X, ChurnScorer.load(models / 'model.onnx').predict_proba(X).astype(np.float64)
+
+
+def _within_1e6(by, ref):
+    "The largest |difference| of each scorer's probabilities from ref, and whether every one is within 1e-6"
+    diffs = {k: float(np.abs(v - ref).max()) for k, v in by.items()}
+    return diffs, all(d <= 1e-6 for d in diffs.values())
+
+
+def test_cross_language_within_1e6(both, models):
+    "100 random vectors over the features' ranges and the edge cases: ChurnScorer and both services"
+    py, java = both
+    X, ref = _cross_inputs(models)
     body = {'rows': rows_of(X)}
-    by = {'ChurnScorer': ChurnScorer.load(models / 'model.onnx').predict_proba(X).astype(np.float64)}
+    by = {'ChurnScorer': ref}
     for name, svc in (('python service', py), ('java service', java)):
         r = svc.http.post('/v1/churn/predict', json=body)
         assert r.status_code == 200, r.text
         by[name] = np.array(r.json()['probabilities'])
-    js = ROOT / 'tests' / 'js'
-    if shutil.which('node') and (js / 'node_modules' / 'onnxruntime-node').exists():
-        by['onnxruntime-node'] = _node(models / 'model.onnx', X, js)
-    diffs = {k: float(np.abs(v - by['ChurnScorer']).max()) for k, v in by.items()}
+    diffs, ok = _within_1e6(by, ref)
     print('largest |difference| from ChurnScorer over', len(X), 'vectors:', diffs)
-    assert all(d <= 1e-6 for d in diffs.values()), diffs
-    # negative controls: another model, and a perturbed vector, are not within 1e-6
+    assert ok, diffs
+    # negative controls through the same check: another model, and a perturbed vector, are not within 1e-6
     other = ChurnScorer.load(models / 'other.onnx').predict_proba(X).astype(np.float64)
-    assert np.abs(other - by['java service']).max() > 1e-6
+    assert not _within_1e6({**by, 'other model': other}, ref)[1]
     Xp = X.copy()
     Xp[:, 0] += 7
     moved = np.array(java.http.post('/v1/churn/predict', json={'rows': rows_of(Xp)}).json()['probabilities'])
-    assert np.abs(moved - by['ChurnScorer']).max() > 1e-6
+    assert not _within_1e6({**by, 'java service, moved rows': moved}, ref)[1]
+
+
+def test_onnxruntime_node_within_1e6(models):
+    "The same vectors scored by onnxruntime-node (tests/js/score.mjs) are within 1e-6 of ChurnScorer"
+    js = ROOT / 'tests' / 'js'
+    _need_node(js)
+    X, ref = _cross_inputs(models)
+    by = {'onnxruntime-node': _node(models / 'model.onnx', X, js)}
+    diffs, ok = _within_1e6(by, ref)
+    print('largest |difference| from ChurnScorer over', len(X), 'vectors:', diffs)
+    assert ok, diffs
+    other = _node(models / 'other.onnx', X, js)
+    assert not _within_1e6({**by, 'onnxruntime-node, other model': other}, ref)[1]
+
+
+def test_without_node_the_leg_skips_with_a_reason_and_ci_fails(monkeypatch, tmp_path):
+    "No node or no tests/js/node_modules: a skip naming what is missing; in CI a failure instead"
+    monkeypatch.setattr(shutil, 'which', lambda tool: '/usr/bin/' + tool)
+    monkeypatch.delenv('CI', raising=False)
+    with pytest.raises(pytest.skip.Exception, match='onnxruntime-node on this machine'):
+        _need_node(tmp_path)  # no node_modules there
+    monkeypatch.setenv('CI', 'true')
+    with pytest.raises(pytest.fail.Exception, match='onnxruntime-node missing: CI runs'):
+        _need_node(tmp_path)
+    monkeypatch.setattr(shutil, 'which', lambda tool: None)
+    with pytest.raises(pytest.fail.Exception, match='node and .* missing'):
+        _need_node(tmp_path)
+    (tmp_path / 'node_modules' / 'onnxruntime-node').mkdir(parents=True)
+    monkeypatch.setattr(shutil, 'which', lambda tool: '/usr/bin/' + tool)
+    _need_node(tmp_path)  # the check can pass: both present, no skip
 
 
 def test_start_up_refusals_are_one_line_exit_2(jar, models, tmp_path):
@@ -334,6 +383,21 @@ def test_start_up_refusals_are_one_line_exit_2(jar, models, tmp_path):
             {'MIRADOR_API_KEYS': KEY},
             'unknown argument --no-such-flag',
         ),
+        (
+            ['--model', models / 'model.onnx', '--max-rows', '0'],
+            {'MIRADOR_API_KEYS': KEY},
+            '--max-rows: expected an integer from 1 to 1000000, got 0',
+        ),
+        (
+            ['--model', models / 'model.onnx', '--poll-every', 'nan'],
+            {'MIRADOR_API_KEYS': KEY},
+            "--poll-every: expected a number from 0.01 to 3600, got 'nan'",
+        ),
+        (
+            ['--model', models / 'model.onnx', '--max-body-mb', '1e12'],
+            {'MIRADOR_API_KEYS': KEY},
+            '--max-body-mb: expected a number from 0.001 to 1024, got 1e12',
+        ),
     ]
     for args, env, want in cases:
         r = subprocess.run(
@@ -348,8 +412,28 @@ def test_start_up_refusals_are_one_line_exit_2(jar, models, tmp_path):
             args,
             r.stderr[-2000:],
         )
-        assert '--no-such-flag' in args or len(lines) == 1, r.stderr
+        assert len(lines) == 1, r.stderr
         assert 'short-secret' not in r.stderr + r.stdout and KEY not in r.stderr + r.stdout
+
+
+def test_a_port_in_use_is_one_line_exit_2(jar, models):
+    "Spring cannot start (the port is taken): one line on stderr, exit status 2, no stack trace anywhere"
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(('127.0.0.1', 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        r = subprocess.run(
+            ['java', '-jar', str(jar), '--model', str(models / 'model.onnx'), '--host', '127.0.0.1', '--port', str(port)],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            env={**os.environ, 'MIRADOR_API_KEYS': KEY},
+        )
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    assert r.stderr.strip() == f'churn-java: error: cannot start: Port {port} is already in use', r.stderr[-2000:]
+    assert '\tat ' not in r.stdout + r.stderr and 'APPLICATION FAILED TO START' not in r.stdout, r.stdout[-3000:]
 
 
 def test_promotion_json_from_a_real_mlflow_server(jar, models, tmp_path, monkeypatch):
@@ -369,13 +453,38 @@ def test_promotion_json_from_a_real_mlflow_server(jar, models, tmp_path, monkeyp
         p = promotion_record('churn-java-test', mv['version'], facts)
         (tmp_path / 'promotion.json').write_text(json.dumps(p))
         env = {'MIRADOR_API_KEYS': KEY, 'MLFLOW_TRACKING_URI': url, 'MLFLOW_REGISTRY_URI': url}
+        jtmp = tmp_path / 'java-tmp'
+        jtmp.mkdir()
+        jenv = {**env, 'JAVA_TOOL_OPTIONS': f'-Djava.io.tmpdir={jtmp}'}
         with (
             ServiceProcess('--model', tmp_path / 'promotion.json', env=env) as py,
-            JavaProcess('--model', tmp_path / 'promotion.json', env=env) as java,
+            JavaProcess('--model', tmp_path / 'promotion.json', '--poll-every', '0.1', env=jenv) as java,
         ):
             a = httpx.get(py.url + '/v1/churn/model', headers={'X-API-Key': KEY}).json()
             b = httpx.get(java.url + '/v1/churn/model', headers={'X-API-Key': KEY}).json()
             assert a == b and b['registry_version'] == str(mv['version']) and b['source'].startswith('models:/'), (a, b)
+            downloads = lambda: sorted(p.name for p in jtmp.glob('churn-model-*'))
+            assert len(downloads()) == 1, downloads()  # the served version's folder
+            # a bad promotion (wrong SHA) is tried once, not every poll, and leaves no folder behind
+            (tmp_path / 'next.json').write_text(json.dumps({**p, 'onnx_sha256': '0' * 64}))
+            os.replace(tmp_path / 'next.json', tmp_path / 'promotion.json')
+            h = {'X-API-Key': KEY}
+            end = time.monotonic() + 30
+            while httpx.get(java.url + '/readyz', headers=h).status_code != 503 and time.monotonic() < end:
+                time.sleep(0.1)
+            ready = httpx.get(java.url + '/readyz', headers=h).json()
+            assert 'not serving it' in ready['errors']['model'], ready
+            time.sleep(2)  # 20 polls
+            fails = re.search(r'churn_source_reload_failures_total\{source="model"\} (\S+)',
+                              httpx.get(java.url + '/metrics', headers=h).text)
+            assert fails and float(fails[1]) == 1.0, fails
+            assert len(downloads()) == 1, downloads()
+            # the check can fail: a changed file is tried again (and a good one swapped in)
+            (tmp_path / 'next.json').write_text(json.dumps({**p, 'alias': 'again'}))
+            os.replace(tmp_path / 'next.json', tmp_path / 'promotion.json')
+            while httpx.get(java.url + '/readyz', headers=h).status_code != 200 and time.monotonic() < end + 30:
+                time.sleep(0.1)
+            assert httpx.get(java.url + '/v1/churn/model', headers=h).json()['alias'] == 'again'
         (tmp_path / 'bad.json').write_text(json.dumps({**p, 'onnx_sha256': '0' * 64}))
         r = subprocess.run(
             ['java', '-jar', str(jar), '--model', str(tmp_path / 'bad.json'), '--port', '0'],

@@ -27,7 +27,7 @@ public class ChurnApplication {
     static final String USAGE =
             "usage: churn-java --model MODEL.onnx|promotion.json [--api-keys-file FILE] [--host"
                 + " 127.0.0.1] [--port 8000] [--tracking-uri URL] [--max-rows 10000] [--max-body-mb"
-                + " 8] [--poll-every 1.0]";
+                + " 8] [--poll-every 1.0] [--body-timeout 30]";
     static final Map<String, String> FLAGS =
             Map.of(
                     "--model",
@@ -45,7 +45,9 @@ public class ChurnApplication {
                     "--max-body-mb",
                     "churn.max-body-mb",
                     "--poll-every",
-                    "churn.poll-every");
+                    "churn.poll-every",
+                    "--body-timeout",
+                    "churn.body-timeout");
 
     /**
      * The command line as Spring properties: --model X becomes --churn.model=X; a bad flag exits 2
@@ -60,9 +62,9 @@ public class ChurnApplication {
                 a = a.substring(0, a.indexOf('='));
             }
             String p = FLAGS.get(a.replace('_', '-'));
-            if (p == null) throw new ServeException("unknown argument " + a + "\n" + USAGE);
+            if (p == null) throw new ServeException("unknown argument " + a + "; " + USAGE);
             if (v == null) {
-                if (i + 1 >= args.length) throw new ServeException(a + " needs a value\n" + USAGE);
+                if (i + 1 >= args.length) throw new ServeException(a + " needs a value; " + USAGE);
                 v = args[++i];
             }
             out.add("--" + p + "=" + v);
@@ -77,11 +79,11 @@ public class ChurnApplication {
             props.put(s.substring(2, s.indexOf('=')), s.substring(s.indexOf('=') + 1));
         String model = props.getOrDefault("churn.model", "outputs/model.onnx");
         String keysFile = props.get("churn.api-keys-file");
-        int maxRows = Integer.parseInt(props.getOrDefault("churn.max-rows", "10000"));
-        long maxBody =
-                (long)
-                        (Double.parseDouble(props.getOrDefault("churn.max-body-mb", "8"))
-                                * (1 << 20));
+        int maxRows = (int) number(props, "--max-rows", "10000", 1, 1_000_000, true);
+        long maxBody = (long) (number(props, "--max-body-mb", "8", 0.001, 1024, false) * (1 << 20));
+        long every = (long) (number(props, "--poll-every", "1.0", 0.01, 3600, false) * 1000);
+        double bodyTimeout = number(props, "--body-timeout", "30", 0.01, 3600, false);
+        number(props, "--port", "8000", 0, 65535, true);
         ChurnState state =
                 new ChurnState(
                         model,
@@ -89,7 +91,8 @@ public class ChurnApplication {
                         keysFile == null ? null : Path.of(keysFile),
                         System.getenv("MIRADOR_API_KEYS"),
                         maxRows,
-                        maxBody);
+                        maxBody,
+                        bodyTimeout);
         SpringApplication app = new SpringApplication(ChurnApplication.class);
         app.addInitializers(ctx -> ctx.getBeanFactory().registerSingleton("churnState", state));
         ConfigurableApplicationContext ctx;
@@ -100,9 +103,7 @@ public class ChurnApplication {
             throw e;
         }
         ctx.addApplicationListener((ApplicationListener<ContextClosedEvent>) e -> state.close());
-        long every =
-                (long) (Double.parseDouble(props.getOrDefault("churn.poll-every", "1.0")) * 1000);
-        state.startWatching(Math.max(every, 10));
+        state.startWatching(every);
         log.info(
                 "serving model {} from {} with {} API key{}",
                 state.model.current().version(),
@@ -112,22 +113,74 @@ public class ChurnApplication {
         return ctx;
     }
 
-    public static void main(String[] args) {
+    /**
+     * The value of flag (its property in props, else dflt) as a finite number in [min, max] (an
+     * integer if whole), or a ServeException naming the flag and the value.
+     */
+    static double number(
+            Map<String, String> props,
+            String flag,
+            String dflt,
+            double min,
+            double max,
+            boolean whole) {
+        String v = props.getOrDefault(FLAGS.get(flag), dflt).strip();
+        String want =
+                (whole ? "an integer" : "a number")
+                        + " from "
+                        + Py.g(min)
+                        + " to "
+                        + Py.g(max);
+        double x;
+        try {
+            x = whole ? Long.parseLong(v) : Double.parseDouble(v);
+        } catch (NumberFormatException e) {
+            throw new ServeException(flag + ": expected " + want + ", got " + Py.repr(v));
+        }
+        if (!(x >= min && x <= max)) // NaN fails both
+            throw new ServeException(flag + ": expected " + want + ", got " + v);
+        return x;
+    }
+
+    /**
+     * Start the service as the command line says; 0, or 2 after one line on err (a refused
+     * argument, model or key file, or a server that cannot start, such as a port in use).
+     */
+    static int run(String[] args, java.io.PrintStream err) {
         try {
             start(args);
+            return 0;
         } catch (ServeException e) {
-            System.err.println("churn-java: error: " + e.getMessage());
-            System.exit(2);
-        } catch (NumberFormatException e) {
-            System.err.println("churn-java: error: not a number: " + e.getMessage() + "\n" + USAGE);
-            System.exit(2);
+            err.println("churn-java: error: " + e.getMessage());
+        } catch (RuntimeException e) {
+            err.println("churn-java: error: cannot start: " + startFailure(e));
         }
+        return 2;
+    }
+
+    /** Why Spring could not start, in one line: a port in use says so, else the deepest cause. */
+    static String startFailure(Throwable e) {
+        Throwable root = e;
+        for (Throwable c = e; c != null; c = c.getCause()) {
+            if (c.getClass().getSimpleName().equals("PortInUseException"))
+                return ChurnModel.firstLine(c.getMessage());
+            if (c instanceof ServeException) return ChurnModel.firstLine(c.getMessage());
+            root = c;
+        }
+        String m = root.getMessage();
+        return root.getClass().getSimpleName()
+                + (m == null ? "" : ": " + ChurnModel.firstLine(m));
+    }
+
+    public static void main(String[] args) {
+        int status = run(args, System.err);
+        if (status != 0) System.exit(status);
     }
 
     @Bean
     public FilterRegistrationBean<GuardFilter> guard(ChurnMetrics metrics, ChurnState state) {
         FilterRegistrationBean<GuardFilter> r =
-                new FilterRegistrationBean<>(new GuardFilter(metrics, state.maxBodyBytes));
+                new FilterRegistrationBean<>(new GuardFilter(metrics, state.maxBodyBytes, state.bodyTimeout));
         r.setOrder(Ordered.HIGHEST_PRECEDENCE);
         return r;
     }

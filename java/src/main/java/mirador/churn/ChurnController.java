@@ -107,7 +107,7 @@ public class ChurnController {
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("status", stale.isEmpty() ? "ready" : "stale");
         out.put("stale", List.copyOf(stale.keySet()));
-        List<String> keys = java.util.Collections.list(request.getHeaders("X-API-Key"));
+        List<String> keys = SecurityConfig.credentials(request);
         if (keys.size() == 1 && state.keys().valid(keys.get(0))) {
             out.put("model_version", state.model.current().version());
             out.put("errors", stale);

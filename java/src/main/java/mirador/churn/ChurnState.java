@@ -20,6 +20,8 @@ public final class ChurnState implements AutoCloseable {
     public final ModelSource model;
     public final int maxRows;
     public final long maxBodyBytes;
+    /** Seconds a request's whole body may take to arrive (408 after), as churn_serve's body_timeout. */
+    public final double bodyTimeout;
     private final Path keysFile;
     private final String keysEnv;
     private volatile ApiKeys keys;
@@ -40,7 +42,8 @@ public final class ChurnState implements AutoCloseable {
             Path keysFile,
             String keysEnv,
             int maxRows,
-            long maxBodyBytes) {
+            long maxBodyBytes,
+            double bodyTimeout) {
         this.keysFile = keysFile;
         this.keysEnv = keysEnv;
         this.keysFingerprint = fingerprint(keysFile);
@@ -52,6 +55,7 @@ public final class ChurnState implements AutoCloseable {
         this.keys = ApiKeys.load(keysEnv, "MIRADOR_API_KEYS", keysFile);
         this.maxRows = maxRows;
         this.maxBodyBytes = maxBodyBytes;
+        this.bodyTimeout = bodyTimeout;
     }
 
     private static final ApiKeys NO_KEYS = new ApiKeys(List.of());

@@ -30,10 +30,12 @@ public class GuardFilter extends OncePerRequestFilter {
                     "/mcp");
     private final ChurnMetrics metrics;
     private final long maxBody;
+    private final double bodyTimeout;
 
-    public GuardFilter(ChurnMetrics metrics, long maxBody) {
+    public GuardFilter(ChurnMetrics metrics, long maxBody, double bodyTimeout) {
         this.metrics = metrics;
         this.maxBody = maxBody;
+        this.bodyTimeout = bodyTimeout;
     }
 
     @Override
@@ -43,7 +45,7 @@ public class GuardFilter extends OncePerRequestFilter {
         long t0 = System.nanoTime();
         ContentCachingResponseWrapper out = new ContentCachingResponseWrapper(res);
         try {
-            chain.doFilter(new Bounded(req, maxBody), out);
+            chain.doFilter(new Bounded(req, maxBody, t0, bodyTimeout), out);
         } finally {
             long dt = System.nanoTime() - t0;
             if (out.getStatus() == 500
@@ -71,15 +73,25 @@ public class GuardFilter extends OncePerRequestFilter {
 
     /**
      * A request whose body stream fails once it passes limit bytes, whatever the Content-Length
-     * said (chunked bodies too).
+     * said (chunked bodies too), and with 408 once the whole body is not in by the deadline
+     * (Tomcat's connection-timeout bounds each read only: a byte every 9 s would pass it).
      */
     static final class Bounded extends HttpServletRequestWrapper {
-        private final long limit;
+        private final long limit, deadline;
+        private final double timeout;
         private ServletInputStream in;
 
-        Bounded(HttpServletRequest r, long limit) {
+        Bounded(HttpServletRequest r, long limit, long startNanos, double timeout) {
             super(r);
             this.limit = limit;
+            this.timeout = timeout;
+            this.deadline = startNanos + (long) (timeout * 1e9);
+        }
+
+        private void inTime() {
+            if (System.nanoTime() - deadline > 0)
+                throw new RequestException(
+                        "the body did not arrive within " + Py.g(timeout) + " s", 408);
         }
 
         @Override
@@ -91,6 +103,7 @@ public class GuardFilter extends OncePerRequestFilter {
                         long seen;
 
                         private int count(int n) throws IOException {
+                            if (n >= 0) inTime(); // a byte that came late: the body is too slow
                             if (n > 0 && (seen += n) > limit)
                                 throw new RequestException(
                                         "body larger than the limit of "
@@ -102,6 +115,7 @@ public class GuardFilter extends OncePerRequestFilter {
 
                         @Override
                         public int read() throws IOException {
+                            inTime();
                             int b = raw.read();
                             if (b >= 0) count(1);
                             return b;
@@ -109,6 +123,7 @@ public class GuardFilter extends OncePerRequestFilter {
 
                         @Override
                         public int read(byte[] b, int off, int len) throws IOException {
+                            inTime();
                             return count(raw.read(b, off, len));
                         }
 

@@ -37,7 +37,17 @@ import java.util.regex.Pattern;
  */
 public final class ModelSource {
     /** A model and what the service reports about it, replaced as one reference. */
-    public record Loaded(ChurnModel model, ObjectNode info) {
+    public record Loaded(ChurnModel model, ObjectNode info, Path downloaded) {
+        Loaded(ChurnModel model, ObjectNode info) {
+            this(model, info, null);
+        }
+
+        /** Close the session and delete the folder it was downloaded to (if any). */
+        void release() {
+            model.close();
+            deleteTree(downloaded);
+        }
+
         public String version() {
             JsonNode v = info.get("model_version");
             return v == null || v.isNull() ? null : v.asString();
@@ -70,7 +80,7 @@ public final class ModelSource {
     private volatile Loaded current;
     private volatile String error;
     private volatile int loads, failures;
-    private Object fingerprint;
+    private Object fingerprint, failedFingerprint;
 
     /** Load source now (an error propagates: the service must not start without a model). */
     public ModelSource(String source, String trackingUri, int threads) {
@@ -110,21 +120,24 @@ public final class ModelSource {
      * then keeps serving in flight).
      */
     public synchronized boolean refresh() {
+        Object fp = null;
         try {
-            Object fp = fingerprint();
-            if (Objects.equals(fp, fingerprint)) return false;
+            fp = fingerprint();
+            // unchanged, or the version that failed already: not loaded (nor downloaded) again
+            if (Objects.equals(fp, fingerprint) || Objects.equals(fp, failedFingerprint))
+                return false;
             Loaded next = load();
             Loaded old = current;
             current = next;
             fingerprint = fp;
+            failedFingerprint = null;
             error = null;
             loads++;
             closer.schedule(
-                    old.model()::close,
-                    60,
-                    TimeUnit.SECONDS); // requests in flight finish on the old session
+                    old::release, 60, TimeUnit.SECONDS); // requests in flight finish on the old
             return true;
         } catch (RuntimeException e) {
+            failedFingerprint = fp; // until the file changes again
             failures++; // per failed attempt, as churn_serve counts them, for an alert
             if (!Objects.equals(error, e.getMessage()))
                 log.warn(
@@ -186,6 +199,15 @@ public final class ModelSource {
                     source + ": promotion file without " + String.join(", ", missing));
         String name = p.get("model_name").asString(), version = p.get("version").asString();
         Path onnx = Mlflow.download(p.get("artifact_uri").asString(), trackingUri);
+        try {
+            return checked(p, onnx, name, version);
+        } catch (RuntimeException e) {
+            deleteTree(onnx.getParent()); // a refused download leaves nothing behind
+            throw e;
+        }
+    }
+
+    private Loaded checked(JsonNode p, Path onnx, String name, String version) {
         String sha = sha256(onnx), want = p.get("onnx_sha256").asString();
         if (!sha.equals(want))
             throw new ServeException(
@@ -203,7 +225,8 @@ public final class ModelSource {
         extra.put("model_name", name);
         extra.put("registry_version", version);
         extra.set("alias", p.has("alias") ? p.get("alias") : JSON.getNodeFactory().nullNode());
-        Loaded l = loadOnnx(onnx.toString(), p.get("artifact_uri").asString(), extra);
+        Loaded l0 = loadOnnx(onnx.toString(), p.get("artifact_uri").asString(), extra);
+        Loaded l = new Loaded(l0.model(), l0.info(), onnx.getParent());
         if (!JSON.valueToTree(l.model().features).equals(p.get("features"))) {
             l.model().close();
             throw new ServeException(
@@ -214,6 +237,17 @@ public final class ModelSource {
                             + l.model().features);
         }
         return l;
+    }
+
+    /** Delete the folder dir and what it holds (null: nothing); a failure is logged, not thrown. */
+    static void deleteTree(Path dir) {
+        if (dir == null || !Files.exists(dir)) return;
+        try (var walk = Files.walk(dir)) {
+            for (Path q : walk.sorted(java.util.Comparator.reverseOrder()).toList())
+                Files.deleteIfExists(q);
+        } catch (IOException | java.io.UncheckedIOException e) {
+            log.warn("model: cannot delete {}: {}", dir, e.getMessage());
+        }
     }
 
     static byte[] readBounded(Path p, long limit) throws IOException {
@@ -285,60 +319,130 @@ public final class ModelSource {
                         Redact.redact(artifactUri)
                                 + ": expected one .onnx file, found "
                                 + onnx.size());
+            Path dir = null;
             try {
-                Path dir = Files.createTempDirectory("churn-model-"),
-                        out = dir.resolve(Path.of(onnx.get(0)).getFileName());
-                HttpResponse<InputStream> r =
-                        HTTP.send(
-                                HttpRequest.newBuilder(
-                                                URI.create(
-                                                        base
-                                                                + "/api/2.0/mlflow-artifacts/artifacts/"
-                                                                + encPath(onnx.get(0))))
-                                        .timeout(Duration.ofSeconds(120))
-                                        .build(),
-                                HttpResponse.BodyHandlers.ofInputStream());
-                try (InputStream in = r.body()) {
-                    if (r.statusCode() != 200)
-                        throw new ServeException(
-                                Redact.redact(artifactUri)
-                                        + ": download answered "
-                                        + r.statusCode());
-                    Path tmp = dir.resolve(".part");
-                    try (InputStream bounded = in) {
-                        long n =
-                                Files.copy(
-                                        new java.io.BufferedInputStream(bounded) {
-                                            long seen;
-
-                                            @Override
-                                            public synchronized int read(byte[] b, int off, int len)
-                                                    throws IOException {
-                                                int k = super.read(b, off, len);
-                                                if (k > 0 && (seen += k) > MAX_MODEL_BYTES)
-                                                    throw new IOException(
-                                                            "model file larger than "
-                                                                    + MAX_MODEL_BYTES
-                                                                    + " bytes");
-                                                return k;
-                                            }
-                                        },
-                                        tmp);
-                        if (n == 0) throw new IOException("empty model file");
-                    }
-                    Files.move(tmp, out, StandardCopyOption.ATOMIC_MOVE);
+                dir = Files.createTempDirectory("churn-model-");
+                Path out = dir.resolve(Path.of(onnx.get(0)).getFileName()),
+                        tmp = dir.resolve(".part");
+                long n;
+                try (java.io.OutputStream sink = Files.newOutputStream(tmp)) {
+                    n =
+                            fetch(
+                                    base + "/api/2.0/mlflow-artifacts/artifacts/" + encPath(onnx.get(0)),
+                                    sink,
+                                    MAX_MODEL_BYTES,
+                                    downloadDeadline,
+                                    Redact.redact(artifactUri) + ": download answered {status}");
                 }
+                if (n == 0) throw new IOException("empty model file");
+                Files.move(tmp, out, StandardCopyOption.ATOMIC_MOVE);
                 return out;
-            } catch (IOException e) {
+            } catch (IOException | RuntimeException e) {
+                deleteTree(dir); // a failed download leaves no folder behind
+                if (e instanceof ServeException se) throw se;
                 throw new ServeException(
                         Redact.redact(artifactUri)
                                 + " from "
                                 + Redact.redact(store)
                                 + ": "
                                 + ChurnModel.firstLine(e.getMessage()));
+            }
+        }
+
+        /** Deadlines for a whole answer (headers and body): a JSON one, and the model download. */
+        static volatile Duration jsonDeadline = Duration.ofSeconds(30),
+                downloadDeadline = Duration.ofSeconds(300);
+
+        /**
+         * GET url, its body written to sink: at most limit bytes (counted while they arrive), the
+         * whole answer within deadline; a status other than 200 is a ServeException naming what.
+         */
+        static long fetch(
+                String url, java.io.OutputStream sink, long limit, Duration deadline, String what)
+                throws IOException {
+            HttpRequest req = HttpRequest.newBuilder(URI.create(url)).timeout(deadline).build();
+            int[] status = {0};
+            java.util.concurrent.CompletableFuture<HttpResponse<Long>> f =
+                    HTTP.sendAsync(
+                            req,
+                            info -> {
+                                status[0] = info.statusCode();
+                                return info.statusCode() == 200
+                                        ? new BoundedBody(sink, limit)
+                                        : HttpResponse.BodySubscribers.replacing(-1L);
+                            });
+            try {
+                HttpResponse<Long> r = f.get(deadline.toNanos(), TimeUnit.NANOSECONDS);
+                if (r.statusCode() != 200)
+                    throw new ServeException(
+                            what.replace("{status}", String.valueOf(r.statusCode())));
+                return r.body();
+            } catch (java.util.concurrent.TimeoutException e) {
+                f.cancel(true);
+                throw new IOException(
+                        "no complete answer within " + deadline.toSeconds() + " s"
+                                + (status[0] == 0 ? "" : " (the body was still arriving)"));
+            } catch (java.util.concurrent.ExecutionException e) {
+                Throwable c = e.getCause() != null ? e.getCause() : e;
+                throw new IOException(c.getMessage() != null ? c.getMessage() : c.toString());
             } catch (InterruptedException e) {
+                f.cancel(true);
                 Thread.currentThread().interrupt();
-                throw new ServeException(Redact.redact(artifactUri) + ": download interrupted");
+                throw new IOException("interrupted");
+            }
+        }
+
+        /** A body written to a stream as it arrives, cut off (cancelled) once it passes limit bytes. */
+        static final class BoundedBody implements HttpResponse.BodySubscriber<Long> {
+            private final java.io.OutputStream out;
+            private final long limit;
+            private final java.util.concurrent.CompletableFuture<Long> done =
+                    new java.util.concurrent.CompletableFuture<>();
+            private java.util.concurrent.Flow.Subscription sub;
+            private long seen;
+
+            BoundedBody(java.io.OutputStream out, long limit) {
+                this.out = out;
+                this.limit = limit;
+            }
+
+            @Override
+            public java.util.concurrent.CompletionStage<Long> getBody() {
+                return done;
+            }
+
+            @Override
+            public void onSubscribe(java.util.concurrent.Flow.Subscription s) {
+                sub = s;
+                s.request(1);
+            }
+
+            @Override
+            public void onNext(List<java.nio.ByteBuffer> items) {
+                try {
+                    for (java.nio.ByteBuffer b : items) {
+                        int n = b.remaining();
+                        if ((seen += n) > limit)
+                            throw new IOException("answer larger than " + limit + " bytes");
+                        byte[] a = new byte[n];
+                        b.get(a);
+                        out.write(a);
+                    }
+                    sub.request(1);
+                } catch (IOException e) {
+                    sub.cancel();
+                    done.completeExceptionally(e);
+                }
+            }
+
+            @Override
+            public void onError(Throwable t) {
+                done.completeExceptionally(t);
+            }
+
+            @Override
+            public void onComplete() {
+                done.complete(seen);
             }
         }
 
@@ -355,35 +459,20 @@ public final class ModelSource {
             }
         }
 
-        private static JsonNode get(String url, String store) {
+        static JsonNode get(String url, String store) {
+            String where = url.substring(store.replaceAll("/+$", "").length());
             try {
-                HttpResponse<byte[]> r =
-                        HTTP.send(
-                                HttpRequest.newBuilder(URI.create(url))
-                                        .timeout(Duration.ofSeconds(30))
-                                        .build(),
-                                HttpResponse.BodyHandlers.ofByteArray());
-                if (r.statusCode() != 200)
-                    throw new ServeException(
-                            Redact.redact(store)
-                                    + " answered "
-                                    + r.statusCode()
-                                    + " to "
-                                    + Redact.redact(
-                                            url.substring(store.replaceAll("/+$", "").length())));
-                if (r.body().length > MAX_JSON_BYTES)
-                    throw new ServeException(
-                            Redact.redact(store)
-                                    + ": answer larger than "
-                                    + MAX_JSON_BYTES
-                                    + " bytes");
-                return JSON.readTree(r.body());
-            } catch (IOException e) {
+                java.io.ByteArrayOutputStream body = new java.io.ByteArrayOutputStream();
+                fetch(
+                        url,
+                        body,
+                        MAX_JSON_BYTES,
+                        jsonDeadline,
+                        Redact.redact(store) + " answered {status} to " + Redact.redact(where));
+                return JSON.readTree(body.toByteArray());
+            } catch (IOException | tools.jackson.core.JacksonException e) {
                 throw new ServeException(
                         Redact.redact(store) + ": " + ChurnModel.firstLine(e.getMessage()));
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new ServeException(Redact.redact(store) + ": interrupted");
             }
         }
 

@@ -165,6 +165,15 @@ final class Py {
     }
 
     /** f"{n:,}": thousands separated by commas. */
+    /** Python's format(x, "g") for the plain numbers of a setting: 30.0 as 30, 0.5 as 0.5. */
+    static String g(double x) {
+        if (x == Math.rint(x) && Math.abs(x) < 1e6) return String.valueOf((long) x);
+        return new java.math.BigDecimal(x)
+                .round(new java.math.MathContext(6))
+                .stripTrailingZeros()
+                .toPlainString();
+    }
+
     static String thousands(long n) {
         return String.format(Locale.ROOT, "%,d", n);
     }

@@ -85,6 +85,25 @@ public class SecurityConfig {
      * Authenticates a request whose one X-API-Key is one of the keys (compared in constant time),
      * with churn_serve's refusals.
      */
+    static final String TWO_KEYS =
+            "more than one API key (X-API-Key and Authorization: Bearer headers)";
+    private static final List<String> TWO_HEADERS = List.of("", "");
+
+    /**
+     * The API keys a request offers: each X-API-Key header and each Authorization: Bearer KEY (what
+     * Prometheus can send); two X-API-Key headers come back as TWO_HEADERS.
+     */
+    static List<String> credentials(HttpServletRequest req) {
+        List<String> keys = java.util.Collections.list(req.getHeaders("X-API-Key"));
+        if (keys.size() > 1) return TWO_HEADERS;
+        List<String> out = new java.util.ArrayList<>(keys);
+        for (String a : java.util.Collections.list(req.getHeaders("Authorization"))) {
+            String[] parts = a.strip().split(" +", 2);
+            if (parts[0].equalsIgnoreCase("Bearer")) out.add(parts.length > 1 ? parts[1] : "");
+        }
+        return out;
+    }
+
     static final class ApiKeyFilter extends OncePerRequestFilter {
         private final ChurnState state;
         final AuthLimiter limiter = new AuthLimiter(20, 60, 10_000);
@@ -107,9 +126,9 @@ public class SecurityConfig {
                 HttpServletRequest req, HttpServletResponse res, FilterChain chain)
                 throws ServletException, IOException {
             String path = req.getRequestURI(), client = req.getRemoteAddr();
-            List<String> keys = java.util.Collections.list(req.getHeaders("X-API-Key"));
+            List<String> keys = credentials(req);
             if (keys.size() > 1) {
-                send(res, 400, "more than one X-API-Key header");
+                send(res, 400, keys == TWO_HEADERS ? "more than one X-API-Key header" : TWO_KEYS);
                 return;
             }
             if (!OPEN_PATHS.contains(path)) {

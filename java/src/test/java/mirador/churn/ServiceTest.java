@@ -54,20 +54,24 @@ class ServiceTest {
         return Path.of(System.getProperty("churn.test.models", "src/test/resources/models"));
     }
 
-    static ConfigurableApplicationContext start(Path model, Path keys) {
-        return ChurnApplication.start(
-                "--model",
-                model.toString(),
-                "--api-keys-file",
-                keys.toString(),
-                "--port",
-                "0",
-                "--host",
-                "127.0.0.1",
-                "--poll-every",
-                "0.1",
-                "--max-rows",
-                "100");
+    static ConfigurableApplicationContext start(Path model, Path keys, String... extra) {
+        List<String> args =
+                new ArrayList<>(
+                        List.of(
+                                "--model",
+                                model.toString(),
+                                "--api-keys-file",
+                                keys.toString(),
+                                "--port",
+                                "0",
+                                "--host",
+                                "127.0.0.1",
+                                "--poll-every",
+                                "0.1",
+                                "--max-rows",
+                                "100"));
+        args.addAll(List.of(extra));
+        return ChurnApplication.start(args.toArray(String[]::new));
     }
 
     static String urlOf(ConfigurableApplicationContext ctx) {
@@ -474,6 +478,40 @@ class ServiceTest {
                 b = other.metadata.get("model_version");
             }
             assertNotEquals(a, b);
+            // predicts in the background all through both file moves: every one is a 200
+            java.util.concurrent.atomic.AtomicBoolean stop =
+                    new java.util.concurrent.atomic.AtomicBoolean();
+            List<String> answers = java.util.Collections.synchronizedList(new ArrayList<>());
+            String body = rows(expected.get("rows")), at = url;
+            Thread load =
+                    new Thread(
+                            () -> {
+                                while (!stop.get()) {
+                                    try {
+                                        HttpResponse<String> r =
+                                                HTTP.send(
+                                                        HttpRequest.newBuilder(
+                                                                        URI.create(
+                                                                                at
+                                                                                        + "/v1/churn/predict"))
+                                                                .header("X-API-Key", KEY)
+                                                                .header(
+                                                                        "Content-Type",
+                                                                        "application/json")
+                                                                .POST(
+                                                                        HttpRequest.BodyPublishers
+                                                                                .ofString(body))
+                                                                .build(),
+                                                        HttpResponse.BodyHandlers.ofString());
+                                        answers.add(r.statusCode() + " " + r.body());
+                                    } catch (Exception e) {
+                                        answers.add("failed " + e);
+                                    }
+                                }
+                            },
+                            "predicts");
+            load.start();
+            while (answers.isEmpty()) Thread.sleep(5);
             Files.copy(models.resolve("other.onnx"), tmp.resolve("next.onnx"));
             Files.move(
                     tmp.resolve("next.onnx"),
@@ -510,6 +548,16 @@ class ServiceTest {
                     ready.toString());
             assertEquals(b, ready.get("model_version").asString());
             assertEquals(200, post("/v1/churn/predict", rows(expected.get("rows"))).statusCode());
+            stop.set(true);
+            load.join(30_000);
+            assertFalse(load.isAlive());
+            assertTrue(answers.size() > 10, "only " + answers.size() + " predicts ran");
+            List<String> bad = answers.stream().filter(x -> !x.startsWith("200 ")).toList();
+            assertEquals(List.of(), bad, bad.size() + " of " + answers.size() + " predicts failed");
+            java.util.Set<String> versions = new java.util.HashSet<>();
+            for (String x : answers)
+                versions.add(JSON.readTree(x.substring(4)).get("model_version").asString());
+            assertEquals(java.util.Set.of(a, b), versions); // they ran before and after the swap
             // keys file: a new key works within a poll, the removed one stops
             Files.writeString(keys, OTHER_KEY + "\n");
             long end = System.nanoTime() + 20_000_000_000L;
