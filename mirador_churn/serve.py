@@ -30,8 +30,9 @@ from .scoring import ChurnScorer
 __all__ = ['log', 'OPEN_PATHS', 'ServeError', 'ApiKeys', 'load_api_keys', 'RequestError', 'rows_matrix', 'sha256_file', 'Watched',
            'LoadedModel', 'load_onnx', 'load_promotion', 'model_source', 'ScoresTable', 'load_scores',
            'customer_record', 'load_monitor', 'ChurnState', 'ProbabilityHistogram', 'ServiceMetrics', 'monitor_gauges',
-           'SourceCollector', 'AuthLimiter', 'Guard', 'read_body', 'predict_rows', 'customer_risk', 'row_schema',
-           'ChurnPrediction', 'churn_mcp', 'create_app', 'BoundedH11', 'churn_serve', 'serve_main', 'ServiceProcess']
+           'SourceCollector', 'AuthLimiter', 'Guard', 'presented_keys', 'read_body', 'predict_rows', 'customer_risk',
+           'row_schema', 'ChurnPrediction', 'churn_mcp', 'create_app', 'BoundedH11', 'churn_serve', 'serve_main',
+           'ServiceProcess']
 
 # %% ../nbs/07_serve.ipynb #011709d2
 class ServeError(ChurnError, ValueError):
@@ -600,14 +601,28 @@ def _bounded(self:Guard, receive, close:list):
         return msg
     return bounded
 
+# %% ../nbs/07_serve.ipynb #6d75220f
+def presented_keys(headers:list, # the request's raw headers: (name, value) byte pairs, names in lower case
+                  )->list:
+    "The API keys a request presents: each X-API-Key header and each Authorization: Bearer credential"
+    bearer = [v.partition(b' ') for k, v in headers if k == b'authorization']
+    named = [v for k, v in headers if k == b'x-api-key']
+    return named + [key for scheme, _, key in bearer if scheme.lower() == b'bearer']
+
+def _two_keys(headers:list)->str:
+    "Why a request with two keys is refused, in the words the Java service uses too"
+    if sum(k == b'x-api-key' for k, _ in headers) > 1: return 'more than one X-API-Key header'
+    return 'more than one API key (X-API-Key and Authorization: Bearer headers)'
+
+
 # %% ../nbs/07_serve.ipynb #92c23d1e
 @patch
 async def _guarded(self:Guard, scope, receive, send):
     "Refuse a request without one valid key (401; but not /healthz, /readyz and `own_auth_prefixes`), or too large (413)"
     headers, path = scope['headers'], scope['path']
-    keys, client = [v for k, v in headers if k == b'x-api-key'], (scope.get('client') or ('unknown',))[0]
+    keys, client = presented_keys(headers), (scope.get('client') or ('unknown',))[0]
     own = any(path == p or path.startswith(p + '/') for p in getattr(self.fastapi.state, 'own_auth_prefixes', ()))
-    if len(keys) > 1: return await _send_json(send, 400, {'detail': 'more than one X-API-Key header'})
+    if len(keys) > 1: return await _send_json(send, 400, {'detail': _two_keys(headers)})
     if path not in OPEN_PATHS and not own:
         if wait := self.limiter.wait(client):
             return await _send_json(send, 429, {'detail': 'too many wrong keys; try again later'},
@@ -748,8 +763,8 @@ def _readiness(state:ChurnState, request:Request)->Response:
     "Ready (200) when no source is stale, else 503; the names of stale sources for anyone, the errors only with a key"
     stale = {w.name: redact(w.error) for w in state.sources if w.error}
     body = {'status': 'stale' if stale else 'ready', 'stale': sorted(stale)}
-    keys = [v for k, v in request.headers.items() if k == 'x-api-key']
-    if len(keys) == 1 and state.keys.valid(keys[0]): body |= {'model_version': state.model_info.get('model_version'),
+    keys = presented_keys(request.scope['headers'])
+    if len(keys) == 1 and state.keys.valid(keys[0].decode('latin-1')): body |= {'model_version': state.model_info.get('model_version'),
                                                               'errors': stale}
     return _json_response(body, 503 if stale else 200)
 
