@@ -425,7 +425,8 @@ def test_a_port_in_use_is_one_line_exit_2(jar, models):
         busy.listen(1)
         port = busy.getsockname()[1]
         r = subprocess.run(
-            ['java', '-jar', str(jar), '--model', str(models / 'model.onnx'), '--host', '127.0.0.1', '--port', str(port)],
+            ['java', '-jar', str(jar), '--model', str(models / 'model.onnx'), '--host', '127.0.0.1']
+            + ['--port', str(port)],
             capture_output=True,
             text=True,
             timeout=180,

@@ -126,11 +126,7 @@ public class ChurnApplication {
             boolean whole) {
         String v = props.getOrDefault(FLAGS.get(flag), dflt).strip();
         String want =
-                (whole ? "an integer" : "a number")
-                        + " from "
-                        + Py.g(min)
-                        + " to "
-                        + Py.g(max);
+                (whole ? "an integer" : "a number") + " from " + Py.g(min) + " to " + Py.g(max);
         double x;
         try {
             x = whole ? Long.parseLong(v) : Double.parseDouble(v);
@@ -138,7 +134,7 @@ public class ChurnApplication {
             throw new ServeException(flag + ": expected " + want + ", got " + Py.repr(v));
         }
         if (!(x >= min && x <= max)) // NaN fails both
-            throw new ServeException(flag + ": expected " + want + ", got " + v);
+        throw new ServeException(flag + ": expected " + want + ", got " + v);
         return x;
     }
 
@@ -168,8 +164,7 @@ public class ChurnApplication {
             root = c;
         }
         String m = root.getMessage();
-        return root.getClass().getSimpleName()
-                + (m == null ? "" : ": " + ChurnModel.firstLine(m));
+        return root.getClass().getSimpleName() + (m == null ? "" : ": " + ChurnModel.firstLine(m));
     }
 
     public static void main(String[] args) {
@@ -180,7 +175,8 @@ public class ChurnApplication {
     @Bean
     public FilterRegistrationBean<GuardFilter> guard(ChurnMetrics metrics, ChurnState state) {
         FilterRegistrationBean<GuardFilter> r =
-                new FilterRegistrationBean<>(new GuardFilter(metrics, state.maxBodyBytes, state.bodyTimeout));
+                new FilterRegistrationBean<>(
+                        new GuardFilter(metrics, state.maxBodyBytes, state.bodyTimeout));
         r.setOrder(Ordered.HIGHEST_PRECEDENCE);
         return r;
     }

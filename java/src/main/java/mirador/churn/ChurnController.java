@@ -59,9 +59,8 @@ public class ChurnController {
             ChurnState state, ChurnMetrics metrics, JsonNode rows, String iface)
             throws OrtException {
         ModelSource.Loaded m =
-                state.model
-                        .current(); // one reference: the version reported is the version that
-                                    // scored
+                state.model.current(); // one reference: the version reported is the version that
+        // scored
         List<String> names = m.model().features;
         float[] x = Rows.matrix(rows, names, state.maxRows);
         float[] p = m.model().predict(x, x.length / names.size());

@@ -20,8 +20,12 @@ public final class ChurnState implements AutoCloseable {
     public final ModelSource model;
     public final int maxRows;
     public final long maxBodyBytes;
-    /** Seconds a request's whole body may take to arrive (408 after), as churn_serve's body_timeout. */
+
+    /**
+     * Seconds a request's whole body may take to arrive (408 after), as churn_serve's body_timeout.
+     */
     public final double bodyTimeout;
+
     private final Path keysFile;
     private final String keysEnv;
     private volatile ApiKeys keys;

@@ -44,11 +44,23 @@ public class GuardFilter extends OncePerRequestFilter {
             throws ServletException, IOException {
         long t0 = System.nanoTime();
         ContentCachingResponseWrapper out = new ContentCachingResponseWrapper(res);
+        Bounded body = new Bounded(req, maxBody, t0, bodyTimeout);
         try {
-            chain.doFilter(new Bounded(req, maxBody, t0, bodyTimeout), out);
+            chain.doFilter(body, out);
         } finally {
             long dt = System.nanoTime() - t0;
-            if (out.getStatus() == 500
+            if (out.getStatus() == 500 && body.refused != null && !res.isCommitted()) {
+                // a transport (MCP) that turned the body's 408 or 413 into a 500: answer what it
+                // was
+                out.resetBuffer();
+                out.setStatus(body.refused.status);
+                out.setHeader("Connection", "close");
+                out.setContentType("application/json");
+                out.getOutputStream()
+                        .write(
+                                ChurnController.JSON.writeValueAsBytes(
+                                        java.util.Map.of("detail", body.refused.getMessage())));
+            } else if (out.getStatus() == 500
                     && req.getRequestURI().equals("/mcp")
                     && !res.isCommitted()) { // the transport's error body serialises its exception
                 out.resetBuffer();
@@ -80,6 +92,7 @@ public class GuardFilter extends OncePerRequestFilter {
         private final long limit, deadline;
         private final double timeout;
         private ServletInputStream in;
+        volatile RequestException refused; // the refusal the body's stream threw, if any
 
         Bounded(HttpServletRequest r, long limit, long startNanos, double timeout) {
             super(r);
@@ -90,8 +103,9 @@ public class GuardFilter extends OncePerRequestFilter {
 
         private void inTime() {
             if (System.nanoTime() - deadline > 0)
-                throw new RequestException(
-                        "the body did not arrive within " + Py.g(timeout) + " s", 408);
+                throw refused =
+                        new RequestException(
+                                "the body did not arrive within " + Py.g(timeout) + " s", 408);
         }
 
         @Override
@@ -105,11 +119,12 @@ public class GuardFilter extends OncePerRequestFilter {
                         private int count(int n) throws IOException {
                             if (n >= 0) inTime(); // a byte that came late: the body is too slow
                             if (n > 0 && (seen += n) > limit)
-                                throw new RequestException(
-                                        "body larger than the limit of "
-                                                + Py.thousands(limit)
-                                                + " bytes",
-                                        413);
+                                throw refused =
+                                        new RequestException(
+                                                "body larger than the limit of "
+                                                        + Py.thousands(limit)
+                                                        + " bytes",
+                                                413);
                             return n;
                         }
 

@@ -328,7 +328,9 @@ public final class ModelSource {
                 try (java.io.OutputStream sink = Files.newOutputStream(tmp)) {
                     n =
                             fetch(
-                                    base + "/api/2.0/mlflow-artifacts/artifacts/" + encPath(onnx.get(0)),
+                                    base
+                                            + "/api/2.0/mlflow-artifacts/artifacts/"
+                                            + encPath(onnx.get(0)),
                                     sink,
                                     MAX_MODEL_BYTES,
                                     downloadDeadline,
@@ -380,7 +382,9 @@ public final class ModelSource {
             } catch (java.util.concurrent.TimeoutException e) {
                 f.cancel(true);
                 throw new IOException(
-                        "no complete answer within " + deadline.toSeconds() + " s"
+                        "no complete answer within "
+                                + deadline.toSeconds()
+                                + " s"
                                 + (status[0] == 0 ? "" : " (the body was still arriving)"));
             } catch (java.util.concurrent.ExecutionException e) {
                 Throwable c = e.getCause() != null ? e.getCause() : e;
@@ -392,7 +396,9 @@ public final class ModelSource {
             }
         }
 
-        /** A body written to a stream as it arrives, cut off (cancelled) once it passes limit bytes. */
+        /**
+         * A body written to a stream as it arrives, cut off (cancelled) once it passes limit bytes.
+         */
         static final class BoundedBody implements HttpResponse.BodySubscriber<Long> {
             private final java.io.OutputStream out;
             private final long limit;

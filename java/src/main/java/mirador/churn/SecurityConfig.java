@@ -51,11 +51,8 @@ public class SecurityConfig {
                 .requestCache(AbstractHttpConfigurer::disable)
                 .anonymous(AbstractHttpConfigurer::disable)
                 .sessionManagement(s -> s.sessionCreationPolicy(SessionCreationPolicy.STATELESS))
-                .headers(
-                        h ->
-                                h
-                                        .disable()) // GuardFilter sets churn_serve's two:
-                                                    // Cache-Control no-store, nosniff
+                .headers(h -> h.disable()) // GuardFilter sets churn_serve's two:
+                // Cache-Control no-store, nosniff
                 .addFilterBefore(new ApiKeyFilter(state), AnonymousAuthenticationFilter.class)
                 .authorizeHttpRequests(
                         a ->
@@ -87,6 +84,7 @@ public class SecurityConfig {
      */
     static final String TWO_KEYS =
             "more than one API key (X-API-Key and Authorization: Bearer headers)";
+
     private static final List<String> TWO_HEADERS = List.of("", "");
 
     /**
@@ -143,7 +141,7 @@ public class SecurityConfig {
                     chain.doFilter(
                             req,
                             res); // not authenticated: the chain refuses it with the entry point's
-                                  // 401
+                    // 401
                     return;
                 }
                 SecurityContextHolder.getContext()
@@ -155,9 +153,8 @@ public class SecurityConfig {
             }
             if (path.equals("/mcp")
                     && !req.getMethod()
-                            .equals(
-                                    "POST")) { // stateless JSON mode: no stream to open, no session
-                                               // to end
+                            .equals("POST")) { // stateless JSON mode: no stream to open, no session
+                // to end
                 res.setHeader("Allow", "POST");
                 send(res, 405, "the MCP endpoint takes POST only");
                 return;

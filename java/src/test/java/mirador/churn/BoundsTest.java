@@ -37,8 +37,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The bounds a client or an upstream controls: body deadline, bounded MLflow answers, reload
- * churn, the command line's ranges, and the key as Authorization: Bearer.
+ * The bounds a client or an upstream controls: body deadline, bounded MLflow answers, reload churn,
+ * the command line's ranges, and the key as Authorization: Bearer.
  */
 class BoundsTest {
     static final String KEY = ServiceTest.KEY;
@@ -85,14 +85,20 @@ class BoundsTest {
     }
 
     /** The status line and body of a raw request whose body arrives a byte every gapMillis. */
-    static String trickle(String body, long gapMillis) throws Exception {
+    static String trickle(String path, String body, long gapMillis) throws Exception {
         URI u = URI.create(url);
         try (Socket s = new Socket(u.getHost(), u.getPort())) {
             s.setSoTimeout(30_000);
             OutputStream out = s.getOutputStream();
             byte[] b = body.getBytes(StandardCharsets.UTF_8);
             out.write(
-                    ("POST /v1/churn/predict HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-API-Key: "
+                    ("POST "
+                                    + path
+                                    + " HTTP/1.1\r\n"
+                                    + "Accept: application/json, text/event-stream\r\n"
+                                    + "Host: x\r\n"
+                                    + "Connection: close\r\n"
+                                    + "X-API-Key: "
                                     + KEY
                                     + "\r\nContent-Type: application/json\r\nContent-Length: "
                                     + b.length
@@ -118,22 +124,30 @@ class BoundsTest {
         String body = ServiceTest.rows(expected.get("rows"));
         long t0 = System.nanoTime();
         String slow =
-                assertTimeoutPreemptively(Duration.ofSeconds(20), () -> trickle(body, 250));
+                assertTimeoutPreemptively(
+                        Duration.ofSeconds(20), () -> trickle("/v1/churn/predict", body, 250));
         double took = (System.nanoTime() - t0) / 1e9;
         assertTrue(slow.startsWith("HTTP/1.1 408"), slow);
-        assertTrue(
-                slow.contains("{\"detail\":\"the body did not arrive within 1.5 s\"}"), slow);
+        assertTrue(slow.contains("{\"detail\":\"the body did not arrive within 1.5 s\"}"), slow);
         assertTrue(took < 15, "took " + took + " s");
         // the check can fail: the same body sent quickly (a byte every 0 ms) is scored
-        String fast = trickle(body, 0);
+        String fast = trickle("/v1/churn/predict", body, 0);
         assertTrue(fast.startsWith("HTTP/1.1 200"), fast);
+        // the MCP endpoint reads its body through the same bound
+        String call = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\",\"params\":{}}";
+        String mcp =
+                assertTimeoutPreemptively(Duration.ofSeconds(20), () -> trickle("/mcp", call, 250));
+        assertTrue(mcp.startsWith("HTTP/1.1 408"), mcp);
+        assertTrue(mcp.contains("{\"detail\":\"the body did not arrive within 1.5 s\"}"), mcp);
+        assertTrue(trickle("/mcp", call, 0).startsWith("HTTP/1.1 200"));
     }
 
     @Test
     void theKeyAlsoComesAsAuthorizationBearer() throws Exception {
         String body = ServiceTest.rows(expected.get("rows"));
         String bearer = "Bearer " + KEY;
-        assertEquals(200, send("GET", "/v1/churn/model", null, "Authorization", bearer).statusCode());
+        assertEquals(
+                200, send("GET", "/v1/churn/model", null, "Authorization", bearer).statusCode());
         HttpResponse<String> m = send("GET", "/metrics", null, "Authorization", bearer);
         assertEquals(200, m.statusCode());
         assertFalse(m.body().contains(KEY), "the key is in the metrics");
@@ -151,7 +165,8 @@ class BoundsTest {
                         "Accept",
                         "application/json, text/event-stream");
         assertEquals(200, mcp.statusCode(), mcp.body());
-        JsonNode ready = JSON.readTree(send("GET", "/readyz", null, "Authorization", bearer).body());
+        JsonNode ready =
+                JSON.readTree(send("GET", "/readyz", null, "Authorization", bearer).body());
         assertTrue(ready.has("errors"), "a bearer key sees what /readyz shows a key: " + ready);
         // refusals: a wrong or empty bearer key, another scheme, two credentials
         for (String wrong : List.of("Bearer " + KEY + "x", "Bearer ", "Basic " + KEY, KEY)) {
@@ -255,7 +270,9 @@ class BoundsTest {
                                     assertThrows(
                                             ServeException.class,
                                             () -> ModelSource.Mlflow.get(e + "/api", e)));
-            assertTrue(big.getMessage().endsWith("answer larger than 1048576 bytes"), big.getMessage());
+            assertTrue(
+                    big.getMessage().endsWith("answer larger than 1048576 bytes"),
+                    big.getMessage());
             String s = "http://127.0.0.1:" + slow.getAddress().getPort();
             long t0 = System.nanoTime();
             ServeException late =
@@ -293,7 +310,10 @@ class BoundsTest {
             Files.writeString(model, "not a model either"); // the check can fail: a change is tried
             assertFalse(src.refresh());
             assertEquals(2, src.failures());
-            Files.copy(models.resolve("other.onnx"), model, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            Files.copy(
+                    models.resolve("other.onnx"),
+                    model,
+                    java.nio.file.StandardCopyOption.REPLACE_EXISTING);
             assertTrue(src.refresh());
             assertEquals(null, src.error());
         } finally {
@@ -303,7 +323,9 @@ class BoundsTest {
         Path dir = Files.createTempDirectory(tmp, "churn-model-");
         Path onnx = dir.resolve("model.onnx");
         Files.copy(models.resolve("model.onnx"), onnx);
-        ModelSource.Loaded l = new ModelSource.Loaded(ChurnModel.load(onnx.toString(), 1), JSON.createObjectNode(), dir);
+        ModelSource.Loaded l =
+                new ModelSource.Loaded(
+                        ChurnModel.load(onnx.toString(), 1), JSON.createObjectNode(), dir);
         assertTrue(Files.isDirectory(dir));
         l.release();
         assertFalse(Files.exists(dir));
@@ -320,32 +342,66 @@ class BoundsTest {
         String m = models.resolve("model.onnx").toString(), k = keys.toString();
         Map<List<String>, String> cases =
                 Map.of(
-                        List.of("--max-rows", "0"), "--max-rows: expected an integer from 1 to 1000000, got 0",
-                        List.of("--max-rows", "1e12"), "--max-rows: expected an integer from 1 to 1000000, got '1e12'",
-                        List.of("--max-body-mb", "-1"), "--max-body-mb: expected a number from 0.001 to 1024, got -1",
-                        List.of("--poll-every", "NaN"), "--poll-every: expected a number from 0.01 to 3600, got NaN",
-                        List.of("--poll-every", "1e12"), "--poll-every: expected a number from 0.01 to 3600, got 1e12",
-                        List.of("--body-timeout", "0"), "--body-timeout: expected a number from 0.01 to 3600, got 0",
-                        List.of("--port", "70000"), "--port: expected an integer from 0 to 65535, got 70000",
-                        List.of("--nope", "1"), "unknown argument --nope; usage: churn-java --model");
+                        List.of("--max-rows", "0"),
+                                "--max-rows: expected an integer from 1 to 1000000, got 0",
+                        List.of("--max-rows", "1e12"),
+                                "--max-rows: expected an integer from 1 to 1000000, got '1e12'",
+                        List.of("--max-body-mb", "-1"),
+                                "--max-body-mb: expected a number from 0.001 to 1024, got -1",
+                        List.of("--poll-every", "NaN"),
+                                "--poll-every: expected a number from 0.01 to 3600, got NaN",
+                        List.of("--poll-every", "1e12"),
+                                "--poll-every: expected a number from 0.01 to 3600, got 1e12",
+                        List.of("--body-timeout", "0"),
+                                "--body-timeout: expected a number from 0.01 to 3600, got 0",
+                        List.of("--port", "70000"),
+                                "--port: expected an integer from 0 to 65535, got 70000",
+                        List.of("--nope", "1"),
+                                "unknown argument --nope; usage: churn-java --model");
         for (var c : cases.entrySet()) {
-            List<String> args = new java.util.ArrayList<>(List.of("--model", m, "--api-keys-file", k));
+            List<String> args =
+                    new java.util.ArrayList<>(List.of("--model", m, "--api-keys-file", k));
             args.addAll(c.getKey());
             String[] r = runOut(args.toArray(String[]::new));
             assertEquals("2", r[0], c.getKey().toString());
             assertTrue(r[1].startsWith("churn-java: error: " + c.getValue()), r[1]);
             assertEquals(1, r[1].strip().lines().count(), r[1]);
         }
-        try (ServerSocket busy = new ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"))) {
+        try (ServerSocket busy =
+                new ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"))) {
             String port = String.valueOf(busy.getLocalPort());
-            String[] r = runOut("--model", m, "--api-keys-file", k, "--host", "127.0.0.1", "--port", port);
+            String[] r =
+                    runOut(
+                            "--model",
+                            m,
+                            "--api-keys-file",
+                            k,
+                            "--host",
+                            "127.0.0.1",
+                            "--port",
+                            port);
             assertEquals("2", r[0]);
-            assertEquals("churn-java: error: cannot start: Port " + port + " is already in use", r[1].strip());
+            assertEquals(
+                    "churn-java: error: cannot start: Port " + port + " is already in use",
+                    r[1].strip());
         }
         // the check can fail: in range, it starts (and is stopped)
         ConfigurableApplicationContext ok =
-                ChurnApplication.start("--model", m, "--api-keys-file", k, "--port", "0", "--max-rows", "1",
-                        "--poll-every", "3600", "--max-body-mb", "0.5", "--body-timeout", "0.5");
+                ChurnApplication.start(
+                        "--model",
+                        m,
+                        "--api-keys-file",
+                        k,
+                        "--port",
+                        "0",
+                        "--max-rows",
+                        "1",
+                        "--poll-every",
+                        "3600",
+                        "--max-body-mb",
+                        "0.5",
+                        "--body-timeout",
+                        "0.5");
         ok.close();
     }
 }

@@ -346,7 +346,7 @@ class ServiceTest {
         assertTrue(bad.get("isError").asBoolean());
         assertEquals(
                 "Error executing tool predict_churn: row 0, field email_domain_class: 7 is not one"
-                    + " of the classes [0, 1, 2, 3]",
+                        + " of the classes [0, 1, 2, 3]",
                 bad.at("/content/0/text").asString());
     }
 
