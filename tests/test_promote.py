@@ -63,8 +63,9 @@ def test_deploy_files():
     assert server['depends_on']['postgres']['condition'] == 'service_healthy' and 'healthcheck' in pg
     assert server['environment']['PGPASSWORD'].startswith('${MLFLOW_DB_PASSWORD')
     assert pg['environment']['POSTGRES_PASSWORD'].startswith('${MLFLOW_DB_PASSWORD')
-    used = {v.split(':')[0] for s in compose['services'].values() for v in s.get('volumes', [])}
-    assert used == set(compose['volumes'])
+    mounts = {v.split(':')[0] for s in compose['services'].values() for v in s.get('volumes', [])}
+    assert {m for m in mounts if not m.startswith(('.', '/'))} == set(compose['volumes'])   # named volumes, all declared
+    for m in mounts - set(compose['volumes']): assert (ROOT / 'deploy' / m).exists(), f"compose mounts {m}, which is missing"
     assert (ROOT / 'deploy' / server['build']['dockerfile']).is_file()
     ci = (ROOT / '.ci/mlflow.sh').read_text()
     for f in ('--backend-store-uri', 'postgresql+psycopg://', '--artifacts-destination', '--serve-artifacts',
