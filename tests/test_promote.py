@@ -111,7 +111,8 @@ def shared():
     ds = generate_synthetic(500, 5000, seed=11)
     data = save_dataset(ds, tmp / 'data')
     name = f"mirador-churn-e2e-{uuid.uuid4().hex[:8]}"
-    env = dict(MLFLOW_TRACKING_URI=URL, MIRADOR_CHURN_CACHE=str(tmp / 'cache'), MLFLOW_DISABLE_TELEMETRY='true')
+    env = dict(MLFLOW_TRACKING_URI=URL, MLFLOW_REGISTRY_URI=URL,   # not a registry that an earlier test pinned
+               MIRADOR_CHURN_CACHE=str(tmp / 'cache'), MLFLOW_DISABLE_TELEMETRY='true')
     def train(out, *args):
         return run([*TRAIN, '--data-source', str(data), '--model-name', name, '--experiment', name,
                     '--max-epochs', '20',

@@ -120,9 +120,10 @@ def registry(trained, tmp_path_factory):
     d, ds, model, path = trained
     store = tmp_path_factory.mktemp('registry')
     uri = f"sqlite:///{store}/mlflow.db"
-    mlflow.set_tracking_uri(uri)
+    # this store for tracking and registry alike: an earlier test's MLflow calls may have pinned another registry
+    mlflow.set_tracking_uri(uri); mlflow.set_registry_uri(uri)
     mlflow.set_experiment('score-cli')
-    client, versions = MlflowClient(uri), []
+    client, versions = MlflowClient(uri, registry_uri=uri), []
     client.create_registered_model('mirador-churn')
     for i in range(2):
         with mlflow.start_run() as r:
@@ -131,7 +132,7 @@ def registry(trained, tmp_path_factory):
         versions.append(client.create_model_version('mirador-churn', source, run_id=r.info.run_id).version)
     client.set_registered_model_alias('mirador-churn', 'champion', versions[0])
     client.set_registered_model_alias('mirador-churn', 'candidate', versions[1])
-    mlflow.set_tracking_uri(None)
+    mlflow.set_tracking_uri(None); mlflow.set_registry_uri(None)
     return uri
 
 @pytest.mark.parametrize('uri', ['models:/mirador-churn@champion', 'models:/mirador-churn@candidate', 'models:/mirador-churn/2'])
