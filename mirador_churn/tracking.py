@@ -165,14 +165,22 @@ def end(self:Tracker, status:str='FINISHED'):
     except Exception: pass   # the store is gone: the problem is already recorded
 
 # %% ../nbs/04_tracking.ipynb #88ab23ff
+_URI_VARS = ('MLFLOW_TRACKING_URI', 'MLFLOW_REGISTRY_URI')   # MLflow's setters write these, for subprocesses
+
 @contextlib.contextmanager
 def _global_uris(uri:str):
-    "Point MLflow's fluent API (tracking and registry) at `uri` for the block, then restore it"
+    "Point MLflow's fluent API (tracking and registry) at `uri` for the block, then put back what was set before"
     import mlflow
-    prev = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    env = {k: os.environ.get(k) for k in _URI_VARS}
+    prev = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None, env['MLFLOW_REGISTRY_URI']
     mlflow.set_tracking_uri(uri); mlflow.set_registry_uri(uri)
     try: yield
-    finally: mlflow.set_tracking_uri(prev[0]); mlflow.set_registry_uri(prev[1])
+    finally:
+        mlflow.set_tracking_uri(prev[0]); mlflow.set_registry_uri(prev[1])   # None: MLflow's own unset state
+        for k, v in env.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
+
 
 # %% ../nbs/04_tracking.ipynb #59808717
 @patch
