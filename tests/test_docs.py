@@ -25,7 +25,9 @@ def test_nbdev_proc_nbs_uses_the_top_level_quarto_yml(scratch_repo, tmp_path):
     stub.write_text('#!/bin/sh\necho "quarto stub: $@" >&2\n')
     stub.chmod(stub.stat().st_mode | stat.S_IEXEC)
     env = {'PATH': f"{stub.parent}{os.pathsep}{Path(tool('nbdev_proc_nbs')).parent}{os.pathsep}{os.environ['PATH']}"}
-    run([tool('nbdev_proc_nbs')], cwd=scratch_repo, env=env)
+    r = run([tool('nbdev_proc_nbs')], cwd=scratch_repo, env=env)
+    warned = re.findall(r'UserWarning: (.*)', r.stderr + r.stdout)
+    assert not warned, f"nbdev_proc_nbs warned {len(warned)}x, first: {warned[0]}\n{r.stderr[-3000:]}"
     proc = scratch_repo / '_proc'
     assert (proc / '_quarto.yml').read_text() == (ROOT / '_quarto.yml').read_text()
     assert (scratch_repo / 'nbs' / '_quarto.yml').is_symlink(), 'nbdev replaced the link with its own _quarto.yml'
