@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_data.ipynb #8d922806
 from __future__ import annotations
-import hashlib, inspect, os, re, sys, tempfile, warnings
+import hashlib, importlib.util, inspect, os, re, sys, tempfile, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,9 +17,9 @@ from faker import Faker
 from fastcore.script import call_parse, anno_parser
 
 # %% auto #0
-__all__ = ['SCHEMA', 'TABLES', 'FREE_WEBMAIL', 'CATEGORIES', 'Col', 'ChurnDataset', 'ChurnError', 'DataError', 'ConfigError',
-           'validate_dataset', 'Drift', 'generate_synthetic', 'dataset_checksum', 'atomic_write', 'save_dataset',
-           'load_dataset', 'is_database_url', 'redact']
+__all__ = ['SCHEMA', 'TABLES', 'FREE_WEBMAIL', 'CATEGORIES', 'CDNOW_PACKAGE', 'Col', 'ChurnDataset', 'ChurnError', 'DataError',
+           'ConfigError', 'validate_dataset', 'Drift', 'generate_synthetic', 'dataset_checksum', 'atomic_write',
+           'save_dataset', 'load_dataset', 'cdnow_path', 'read_cdnow', 'load_cdnow', 'is_database_url', 'redact']
 
 # %% ../nbs/00_data.ipynb #8d61632c
 class Col(NamedTuple):
@@ -440,6 +440,42 @@ def load_dataset(path:str|Path, # folder holding the tables
     for name, t in zip(TABLES[:2], tables):
         if t is None: raise DataError(f"{name}: neither {name}.parquet nor {name}.csv in {path}")
     return validate_dataset(*tables)
+
+# %% ../nbs/00_data.ipynb #5067aba9
+CDNOW_PACKAGE = 'lifetimes==0.11.3'   # the package that ships CDNOW_master.txt, and the version this project pins
+
+def cdnow_path()->Path:
+    "Where the installed lifetimes package keeps CDNOW_master.txt (found without importing the package)"
+    spec = importlib.util.find_spec('lifetimes')
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError(f"CDNOW: the package lifetimes, which ships CDNOW_master.txt, is not installed "
+                        f"(pip install '{CDNOW_PACKAGE}')")
+    return Path(list(spec.submodule_search_locations)[0]) / 'datasets' / 'CDNOW_master.txt'
+
+# %% ../nbs/00_data.ipynb #f44aaffb
+def read_cdnow(path:str|Path|None=None, # the log; default cdnow_path()
+              )->tuple[pd.DataFrame, pd.DataFrame]:
+    "CDNOW's customers and orders tables as a user would write them, not yet validated"
+    path = Path(path or cdnow_path())
+    log = pd.read_csv(path, sep=r'\s+', dtype={'customer_id': 'int64', 'date': 'string'})
+    orders = pd.DataFrame({'order_id': np.arange(1, len(log) + 1), 'customer_id': log.customer_id,
+                           'order_date': pd.to_datetime(log.date, format='%Y%m%d', errors='coerce'),
+                           'amount': log.dollar_value})
+    return pd.DataFrame({'customer_id': np.unique(log.customer_id)}), orders
+
+# %% ../nbs/00_data.ipynb #2fbc902e
+def load_cdnow(n_customers:int|None=None, # a random sample of this many customers with all their orders; None: all
+               seed:int=0, # which sample
+               path:str|Path|None=None, # the log; default cdnow_path()
+              )->ChurnDataset:
+    "The CDNOW log through validate_dataset: customers, orders, no items table (cart_diversity 0), no e-mail"
+    customers, orders = read_cdnow(path)
+    if n_customers is not None:
+        if not 1 <= n_customers <= len(customers):
+            raise ConfigError(f"load_cdnow: n_customers must be from 1 to {len(customers):,}, got {n_customers!r}")
+        keep = np.random.default_rng(seed).choice(customers.customer_id.to_numpy(), n_customers, replace=False)
+        customers, orders = customers[customers.customer_id.isin(keep)], orders[orders.customer_id.isin(keep)]
+    return validate_dataset(customers, orders)
 
 # %% ../nbs/00_data.ipynb #36c5fabc
 def is_database_url(s)->bool:
