@@ -13,9 +13,10 @@ import pyarrow.compute as pc
 from .data import ChurnDataset, ConfigError, FREE_WEBMAIL, validate_dataset
 
 # %% auto #0
-__all__ = ['FEATURE_DEFINITIONS', 'FEATURES', 'EMAIL_CLASSES', 'COMMERCIAL_TLDS', 'EMAIL_PATTERN', 'parse_cutoff', 'ChurnConfig',
-           'data_end', 'label_end', 'default_cutoffs', 'email_domain_class', 'tiny_shop', 'build_training_table',
-           'build_features', 'time_split']
+__all__ = ['FEATURE_DEFINITIONS', 'FEATURES', 'EMAIL_CLASSES', 'COMMERCIAL_TLDS', 'EMAIL_PATTERN', 'MIN_ROWS_TO_WARN',
+           'CALENDAR_CORRELATION', 'parse_cutoff', 'ChurnConfig', 'data_end', 'label_end', 'default_cutoffs',
+           'history_limits', 'check_history', 'email_domain_class', 'tiny_shop', 'table_problems',
+           'build_training_table', 'build_features', 'time_split']
 
 # %% ../nbs/01_features.ipynb #a6083b82
 def parse_cutoff(value, # a date or time such as '2025-06-30' or a `Timestamp`; a time zone is converted to UTC
@@ -74,10 +75,44 @@ def default_cutoffs(orders:pd.DataFrame|pd.Timestamp, # the order history, or th
     end = orders if isinstance(orders, pd.Timestamp) else data_end(orders)
     step = pd.Timedelta(days=cfg.gap_days + cfg.horizon_days)
     last = parse_cutoff(cfg.cutoff) if cfg.cutoff else end - step
-    try: return [last - step * k for k in range(n - 1, -1, -1)]
+    try: cuts = [last - step * k for k in range(n - 1, -1, -1)]
     except (OverflowError, ValueError):
         raise ConfigError(f"{n:,} cutoffs {step.days:,} days apart reach before 1678, "
                           "beyond nanosecond timestamps") from None
+    if not isinstance(orders, pd.Timestamp): check_history(orders.order_date.min(), end, cfg, n)
+    return cuts
+
+# %% ../nbs/01_features.ipynb #22ddb7db
+def history_limits(first:pd.Timestamp, # the first order
+                   end:pd.Timestamp, # the end of the data
+                   cfg:ChurnConfig, # the windows; cfg.cutoff, if set, is the latest cutoff
+                   n:int, # the number of cutoffs
+                  )->tuple[int, int]:
+    "The largest horizon_days for n cutoffs, and the most cutoffs for cfg.horizon_days, whose earliest is after first"
+    step, days = cfg.gap_days + cfg.horizon_days, lambda td: td / pd.Timedelta(days=1)
+    if cfg.cutoff is None:   # the latest cutoff is end - step: n steps must fit between first and end
+        span = days(end - first)
+        return int(np.ceil(span / n - cfg.gap_days)) - 1, int(np.ceil(span / step)) - 1
+    room = days(parse_cutoff(cfg.cutoff) - first)   # a fixed latest cutoff: n - 1 steps before it
+    return (int(np.ceil(room / (n - 1) - cfg.gap_days)) - 1 if n > 1 else _MAX_DAYS), int(np.ceil(room / step))
+
+# %% ../nbs/01_features.ipynb #838ba844
+def check_history(first:pd.Timestamp, # the first order
+                  end:pd.Timestamp, # the end of the data
+                  cfg:ChurnConfig, # the windows
+                  n:int, # the number of cutoffs
+                 )->None:
+    "Raise a one-line ConfigError naming the options to change when the earliest of n cutoffs is not after first"
+    step = pd.Timedelta(days=cfg.gap_days + cfg.horizon_days)
+    last = parse_cutoff(cfg.cutoff) if cfg.cutoff else end - step
+    if last - step * (n - 1) > first: return
+    h, k = history_limits(first, end, cfg, n)
+    gap = f" and --gap_days {cfg.gap_days}" if cfg.gap_days else ''
+    fits = f"--horizon_days at most {h} with {n} cutoffs" if h >= 1 else f"no horizon with {n} cutoffs"
+    more = f"at most --n_cutoffs {k}" if k >= 1 else "no cutoff at all"
+    raise ConfigError(f"--horizon_days {cfg.horizon_days}{gap} with --n_cutoffs {n} needs history from "
+                      f"{(last - step * (n - 1)).date()} on; this log ({first.date()} to {end.date()}) allows {fits}, "
+                      f"or {more} with --horizon_days {cfg.horizon_days}")
 
 # %% ../nbs/01_features.ipynb #e5bcabe5
 FEATURE_DEFINITIONS = {
@@ -238,6 +273,45 @@ def _table(p:_Prepared, cutoff:pd.Timestamp, cfg:ChurnConfig, labelled:bool)->pd
     if labelled: df['churned'] = _labels_at(p, cutoff, cfg)[eligible]
     return df
 
+# %% ../nbs/01_features.ipynb #347d16f4
+MIN_ROWS_TO_WARN = 200   # rows below which a constant or a correlation says more about the sample than the data
+CALENDAR_CORRELATION = 0.95   # a feature this correlated with the cutoff date follows the calendar
+_CONSTANT_HINTS = {'email_domain_class': ' (no e-mail column?)', 'cart_diversity': ' (no order_items table?)'}
+
+def _constant_problems(table:pd.DataFrame)->list:
+    "One line per feature with a single value in every row"
+    return [f"{f} is constant ({table[f].iloc[0]:g} in all {len(table):,} rows){_CONSTANT_HINTS.get(f, '')}: "
+            "it tells no customer from another" for f in FEATURES if table[f].min() == table[f].max()]
+
+# %% ../nbs/01_features.ipynb #e738d66f
+def _calendar_problems(table:pd.DataFrame)->list:
+    "One line per feature whose correlation with the cutoff date reaches CALENDAR_CORRELATION"
+    n_cuts = table.cutoff.nunique()
+    if n_cuts < 3: return []
+    date = table.cutoff.to_numpy('datetime64[ns]').astype(np.int64).astype(np.float64)
+    out = []
+    for f in FEATURES:
+        x = table[f].to_numpy(np.float64)
+        if x.std() == 0 or (r := np.corrcoef(x, date)[0, 1]) < CALENDAR_CORRELATION: continue
+        out.append(f"{f} follows the calendar (correlation {r:.3f} with the cutoff date over {n_cuts} cutoffs): "
+                   "it tells the cutoffs apart, not the customers (did every customer sign up at about the same time?)")
+    return out
+
+# %% ../nbs/01_features.ipynb #745d7afb
+def table_problems(table:pd.DataFrame, # from build_training_table
+                   first_order:pd.Timestamp, # the first order of the log
+                   cfg:ChurnConfig|None=None, # the windows the table was built with
+                  )->list[str]:
+    "One line per data problem of a training table: a constant feature, one that follows the calendar, a short first history"
+    cfg, out = cfg or ChurnConfig(), []
+    if len(table) < MIN_ROWS_TO_WARN: return out
+    first_cut, window = pd.Timestamp(table.cutoff.min()), cfg.gap_days + cfg.horizon_days
+    if (days := (first_cut - first_order) / pd.Timedelta(days=1)) < window:
+        out.append(f"the first cutoff {first_cut.date()} has {days:.0f} days of history (first order "
+                   f"{first_order.date()}), less than one label window ({window} days): its features read almost "
+                   "nothing; use fewer --n_cutoffs or a shorter --horizon_days")
+    return out + _constant_problems(table) + _calendar_problems(table)
+
 # %% ../nbs/01_features.ipynb #14b2b0bb
 def build_training_table(customers:pd.DataFrame, # validated customers
                          orders:pd.DataFrame, # validated orders
@@ -250,7 +324,9 @@ def build_training_table(customers:pd.DataFrame, # validated customers
     if cutoffs is None: cutoffs = default_cutoffs(orders, cfg, n=1)
     if len(cutoffs) == 0: raise ConfigError("build_training_table needs at least one cutoff, got none")
     p = _Prepared(customers, orders, order_items)
-    return pd.concat([_table(p, c, cfg, labelled=True) for c in sorted(map(parse_cutoff, cutoffs))], ignore_index=True)
+    table = pd.concat([_table(p, c, cfg, labelled=True) for c in sorted(map(parse_cutoff, cutoffs))], ignore_index=True)
+    for problem in table_problems(table, orders.order_date.min(), cfg): warnings.warn(problem, stacklevel=2)
+    return table
 
 # %% ../nbs/01_features.ipynb #91edeeb0
 def build_features(customers:pd.DataFrame, # validated customers
