@@ -20,7 +20,8 @@ from mirador_churn.data import Drift, generate_synthetic
 from mirador_churn.export import export_onnx, onnx_metadata
 from mirador_churn.features import FEATURES, ChurnConfig, build_training_table, default_cutoffs, time_split
 from mirador_churn.model import TrainConfig, evaluate, predict_proba, train_model
-from mirador_churn.monitor import SLO, monitor, monitor_scores, reference_profile
+from mirador_churn.drift import reference_profile
+from mirador_churn.monitor import SLO, monitor, monitor_scores
 from mirador_churn.scoring import ChurnScorer
 
 TRAINED_AT = '2025-07-05'

@@ -12,126 +12,15 @@ import numpy as np
 import pandas as pd
 from fastcore.script import call_parse
 
+from .drift import (AGEING_FEATURES, PSI_ALERT, PSI_WATCH, calibrate, column_drift, expected_auc,
+                                 psi_level)
 from .data import ChurnError, ConfigError, atomic_write, is_database_url, load_dataset, redact
 from .features import FEATURES, ChurnConfig, build_features, build_training_table, data_end
 from .scoring import ChurnScorer
 
 # %% auto #0
-__all__ = ['PSI_WATCH', 'PSI_ALERT', 'LATENCY_T', 'psi_level', 'quantile_edges', 'bin_shares', 'psi', 'column_profile',
-           'calibrate', 'expected_auc', 'reference_profile', 'column_drift', 'SLO', 'monitor_scores', 'apdex',
-           'accuracy_apdex', 'latency_apdex', 'monitor', 'plot_drift', 'plot_health', 'summary_table', 'write_report',
-           'churn_monitor', 'monitor_main']
-
-# %% ../nbs/06_monitor.ipynb #9e0979fe
-PSI_WATCH, PSI_ALERT = 0.1, 0.25   # PSI levels: below PSI_WATCH stable, below PSI_ALERT watch, else alert
-
-def psi_level(psi:float, watch:float=PSI_WATCH, alert:float=PSI_ALERT)->str:
-    "'stable', 'watch' or 'alert' for a PSI value (NaN: 'unknown')"
-    if psi is None or not np.isfinite(psi): return 'unknown'
-    return 'stable' if psi < watch else 'watch' if psi < alert else 'alert'
-
-# %% ../nbs/06_monitor.ipynb #f9707f6e
-def quantile_edges(x:np.ndarray, # reference values; NaN are ignored
-                   n_bins:int=10, # bins wanted; fewer when values repeat
-                  )->np.ndarray:
-    "Inner bin edges: the reference's quantiles at 1/n_bins, ..., (n_bins-1)/n_bins, duplicates dropped"
-    x = np.asarray(x, np.float64)
-    x = x[np.isfinite(x)]
-    return np.unique(np.quantile(x, np.linspace(0, 1, n_bins + 1)[1:-1])) if len(x) else np.array([])
-
-def bin_shares(x:np.ndarray, edges:np.ndarray)->np.ndarray:
-    "Share of the finite values of `x` in each bin (-inf, e0], (e0, e1], ..., (e_last, inf)"
-    x = np.asarray(x, np.float64)
-    x = x[np.isfinite(x)]
-    if len(edges) > 16: idx = np.searchsorted(edges, x, side='left')
-    else:   # a few edges: counting the edges below each value is three times faster than a binary search
-        idx = np.zeros(len(x), np.intp)
-        for e in edges: idx += x > e
-    return np.bincount(idx, minlength=len(edges) + 1) / max(len(x), 1)
-
-def psi(reference:np.ndarray, current:np.ndarray, floor:float=1e-4)->float:
-    "Population stability index between two arrays of bin shares; shares are floored at `floor`"
-    r, c = np.maximum(np.asarray(reference, np.float64), floor), np.maximum(np.asarray(current, np.float64), floor)
-    return float(np.sum((c - r) * np.log(c / r)))
-
-# %% ../nbs/06_monitor.ipynb #6f14f5f2
-def column_profile(x:np.ndarray, n_bins:int=10)->dict:
-    "Bin edges and shares, range and missing share of one reference column"
-    x = np.asarray(x, np.float64)
-    ok = np.isfinite(x)
-    edges = quantile_edges(x, n_bins)
-    stat = lambda f: float(f(x[ok])) if ok.any() else None
-    return dict(edges=edges.tolist(), shares=bin_shares(x, edges).tolist(), min=stat(np.min), max=stat(np.max),
-                mean=stat(np.mean), missing=float(1 - ok.mean()) if len(x) else 0.0)
-
-def _logit(p): p = np.clip(np.asarray(p, np.float64), 1e-6, 1 - 1e-6); return np.log(p / (1 - p))
-
-# %% ../nbs/06_monitor.ipynb #1ec1c33d
-def _platt(p:np.ndarray, y:np.ndarray)->dict:
-    "Slope and intercept of the logistic regression of labels `y` on logit(p)"
-    from sklearn.linear_model import LogisticRegression
-    lr = LogisticRegression(C=1e6, max_iter=1000).fit(_logit(p)[:, None], y)
-    return dict(method='platt', slope=float(lr.coef_[0, 0]), intercept=float(lr.intercept_[0]))
-
-def calibrate(p:np.ndarray, calibration:dict|None)->np.ndarray:
-    "Probabilities `p` mapped through the profile's calibration (as they are without one)"
-    p = np.asarray(p, np.float64)
-    if not calibration: return p
-    return 1 / (1 + np.exp(-(calibration['slope'] * _logit(p) + calibration['intercept'])))
-
-# %% ../nbs/06_monitor.ipynb #97883b2b
-def expected_auc(p:np.ndarray, # calibrated churn probabilities (or 0/1 labels: the realized ROC AUC)
-                 score:np.ndarray|None=None, # what ranks the customers; default `p`
-                )->float:
-    "ROC AUC expected when each customer churns with probability `p` and customers are ranked by `score`"
-    p = np.asarray(p, np.float64)
-    s = p if score is None else np.asarray(score, np.float64)
-    order = np.argsort(-s)   # ties are grouped below, so their order does not matter
-    p, s = p[order], s[order]
-    last = np.r_[np.flatnonzero(s[1:] != s[:-1]), len(s) - 1] if len(s) else np.array([], int)   # end of each tie group
-    tp, fp = np.cumsum(p)[last], np.cumsum(1 - p)[last]
-    if not len(s) or tp[-1] <= 0 or fp[-1] <= 0: return float('nan')
-    return float(np.trapezoid(np.r_[0, tp / tp[-1]], np.r_[0, fp / fp[-1]]))
-
-# %% ../nbs/06_monitor.ipynb #5157c35c
-def reference_profile(features:pd.DataFrame, # reference rows: the `FEATURES` columns, and `churned` if labels are known
-                      probabilities:np.ndarray, # the model's churn probability of each row
-                      labels:np.ndarray|None=None, # 0/1 outcomes; default `features['churned']` if present
-                      n_bins:int=10, # quantile bins per column
-                     )->dict:
-    "JSON-able profile of the reference rows: bins, range and missing share per feature and for the score; calibration"
-    p = np.asarray(probabilities, np.float64)
-    if len(p) != len(features):
-        raise ConfigError(f"reference_profile: {len(features):,} rows but {len(p):,} probabilities")
-    missing = [f for f in FEATURES if f not in features.columns]
-    if missing:
-        raise ConfigError(f"reference_profile: the reference rows lack the feature columns {', '.join(missing)}")
-    if labels is None and 'churned' in features.columns: labels = features['churned']
-    prof = dict(version=1, n_rows=len(features), score=column_profile(p, n_bins), calibration=None,
-                features={f: column_profile(features[f].to_numpy(np.float64), n_bins) for f in FEATURES})
-    if 'cutoff' in features.columns:
-        prof['cutoffs'] = sorted({str(pd.Timestamp(c).date()) for c in features.cutoff.unique()})
-    if labels is not None:
-        y = np.asarray(labels).astype(np.int64)
-        cal = _platt(p, y)
-        prof['calibration'] = dict(cal, n_rows=len(y), churn_rate=float(y.mean()), mean_probability=float(p.mean()),
-                                   realized_auc=expected_auc(y, p), brier=float(np.mean((p - y) ** 2)),
-                                   estimated_auc=expected_auc(calibrate(p, cal), p))
-    return prof
-
-# %% ../nbs/06_monitor.ipynb #3b0115bf
-def column_drift(x:np.ndarray, # current values
-                 ref:dict, # the column's reference profile (`column_profile`)
-                 watch:float=PSI_WATCH, alert:float=PSI_ALERT, # PSI levels
-                )->dict:
-    "PSI against the reference and its level, the share of values outside the reference range, the missing share"
-    x = np.asarray(x, np.float64)
-    ok = np.isfinite(x)
-    f = x[ok]
-    v = psi(ref['shares'], bin_shares(f, np.asarray(ref['edges'], np.float64))) if len(f) else float('nan')
-    out = float(np.mean((f < ref['min']) | (f > ref['max']))) if len(f) and ref['min'] is not None else float('nan')
-    return dict(psi=v, level=psi_level(v, watch, alert), out_of_range=out,
-                missing=float(1 - ok.mean()) if len(x) else float('nan'))
+__all__ = ['LATENCY_T', 'SLO', 'monitor_scores', 'apdex', 'accuracy_apdex', 'latency_apdex', 'monitor', 'plot_drift',
+           'plot_health', 'summary_table', 'write_report', 'churn_monitor', 'monitor_main']
 
 # %% ../nbs/06_monitor.ipynb #5b1cccf8
 @dataclass(frozen=True)
@@ -140,7 +29,7 @@ class SLO:
     psi_watch:float=PSI_WATCH # PSI from which a column is on watch (reported, not a breach)
     psi_alert:float=PSI_ALERT # score PSI at or above this breaches
     feature_psi_alert:float|None=PSI_ALERT # a feature PSI at or above this breaches; None: feature PSI only diagnoses
-    diagnostic_features:tuple=('customer_lifetime_days',) # features whose PSI never breaches (moves with the calendar)
+    diagnostic_features:tuple=tuple(AGEING_FEATURES) # features whose PSI never breaches: they age with the calendar
     max_churn_rate_shift:float=0.05 # |estimated churn rate - the reference's| above this breaches
     min_estimated_auc:float=0.60 # estimated ROC AUC below this breaches (the training gate's floor)
     min_realized_auc:float=0.60 # realized ROC AUC of the latest labelled cohort below this breaches
@@ -511,7 +400,7 @@ def churn_monitor(model:str='outputs/model.onnx', # .onnx file with a reference 
                   psi_alert:float=PSI_ALERT, # score PSI that breaches the SLO
                   min_auc:float=0.60, # floor of the estimated and realized ROC AUC
                   max_churn_rate_gap:float=0.10, # largest |realized - estimated churn rate| of the latest cohort
-                  feature_psi_alert:float=PSI_ALERT, # feature PSI that breaches (not customer_lifetime_days: it ages)
+                  feature_psi_alert:float=PSI_ALERT, # feature PSI that breaches (not the two that age with the calendar)
                   max_churn_rate_shift:float=0.05, # largest |estimated churn rate - the reference's|
                   target_auc:float=0.85, # ROC AUC from which a cohort satisfies the accuracy Apdex
                   tracking_uri:str=None, # MLflow tracking URI; default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db here

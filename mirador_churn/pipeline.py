@@ -19,6 +19,7 @@ from .features import (FEATURES, FEATURE_DEFINITIONS, ChurnConfig, build_trainin
                                     default_cutoffs, time_split)
 from .model import (TrainConfig, check_gate, evaluate, fit_baselines, plot_calibration, plot_roc,
                                  plot_training_curves, predict_proba, train_model)
+from .drift import reference_profile
 from .export import export_onnx, onnx_metadata
 from .tracking import Tracker, one_line, ui_command
 
@@ -299,10 +300,8 @@ def _figures(fitted:Fitted, data:TrainingData)->dict:
             'roc.png': plot_roc(y, fitted.scores), 'calibration.png': plot_calibration(y, probabilities)}
 
 def _reference_profile(fitted:Fitted, data:TrainingData)->dict:
-    "`{'reference_profile': json}` for the ONNX metadata, when the monitoring page offers `reference_profile`"
-    try: from mirador_churn.monitor import reference_profile
-    except ImportError: return {}
-    rows = data.train[[*FEATURES, 'cutoff', 'churned']]
+    "`{'reference_profile': json}` for the ONNX metadata: the held-out rows of the test cutoff, with their labels"
+    rows = data.test[[*FEATURES, 'cutoff', 'churned']]
     return {'reference_profile': json.dumps(reference_profile(rows, predict_proba(fitted.model, rows)))}
 
 # %% ../nbs/04a_pipeline.ipynb #97eaee61

@@ -13,16 +13,18 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 from fastcore.script import call_parse
+from sklearn.metrics import roc_auc_score
 
 from .data import ChurnDataset, ChurnError, atomic_write, is_database_url, load_dataset, redact
 from .features import ChurnConfig, build_training_table, default_cutoffs
+from .monitor import SLO, monitor as monitor_report
 from .scoring import ChurnScorer
 from .tracking import _alias_version, _bounded_http, _reachable, _sha256, one_line, resolve_model
 
 # %% auto #0
 __all__ = ['CONFIGMAP_NAME', 'PromotionError', 'PromotionPolicy', 'evaluation_cohort', 'model_facts', 'contract_problems',
-           'cohort_metrics', 'Check', 'gate_checks', 'slo_check', 'Registry', 'promotion_record', 'configmap_manifest',
-           'write_promotion', 'Decision', 'promote', 'rollback', 'churn_promote', 'promote_main']
+           'cohort_metrics', 'paired_auc_interval', 'Check', 'gate_checks', 'slo_check', 'Registry', 'promotion_record',
+           'configmap_manifest', 'write_promotion', 'Decision', 'promote', 'rollback', 'churn_promote', 'promote_main']
 
 # %% ../nbs/08_promote.ipynb #p0067f53bbb2
 class PromotionError(ChurnError):
@@ -98,6 +100,23 @@ def cohort_metrics(path, # an `.onnx` file honouring the contract
     p = ChurnScorer.load(path).predict_proba(cohort).astype(np.float64)
     return dict(roc_auc=float(roc_auc_score(y, p)), brier=float(brier_score_loss(y, p)))
 
+# %% ../nbs/08_promote.ipynb #33d3143d
+def paired_auc_interval(y:np.ndarray, # 0/1 outcomes of the cohort
+                        a:np.ndarray, # the candidate's scores of the same customers
+                        b:np.ndarray, # the champion's scores of the same customers
+                        n_boot:int=1000, # bootstrap resamples of the customers
+                        seed:int=0, # resampling seed: the same evidence gives the same interval
+                        level:float=0.95, # coverage of the percentile interval
+                       )->tuple[float, float]:
+    "Percentile interval of ROC AUC(a) - ROC AUC(b), both models scored on the same resampled customers"
+    y, a, b = np.asarray(y), np.asarray(a, np.float64), np.asarray(b, np.float64)
+    rng, diffs = np.random.default_rng(seed), []
+    for _ in range(n_boot):
+        i = rng.integers(0, len(y), len(y))
+        if 0 < y[i].sum() < len(i): diffs.append(roc_auc_score(y[i], a[i]) - roc_auc_score(y[i], b[i]))
+    lo, hi = np.quantile(diffs, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
 # %% ../nbs/08_promote.ipynb #p016a9c06534
 @dataclass
 class Check:
@@ -110,6 +129,7 @@ class Check:
 def gate_checks(candidate:dict, # `cohort_metrics` of the candidate
                 champion:dict|None, # `cohort_metrics` of the champion; None: there is none yet
                 policy:PromotionPolicy=PromotionPolicy(),
+                interval:tuple|None=None, # paired bootstrap interval of the ROC AUC difference, if computed
                )->list[Check]:
     "The metric checks: the floor, and against a champion the ROC AUC and Brier tolerances"
     c = candidate
@@ -119,6 +139,9 @@ def gate_checks(candidate:dict, # `cohort_metrics` of the candidate
     h, da, db = champion, c['roc_auc'] - champion['roc_auc'], c['brier'] - champion['brier']
     auc = f"candidate {c['roc_auc']:.4f}, champion {h['roc_auc']:.4f}: {da:+.4f}"
     brier = f"candidate {c['brier']:.4f}, champion {h['brier']:.4f}: {db:+.4f}"
+    if interval:
+        lo, hi = interval
+        auc += f" [95% paired bootstrap {lo:+.4f}, {hi:+.4f}{': within noise' if lo <= 0 <= hi else ''}]"
     auc += f" (may drop by {policy.auc_tolerance:.4f})"
     brier += f" (may rise by {policy.brier_tolerance:.4f})"
     return out + [Check('ROC AUC', da >= -policy.auc_tolerance, auc),
@@ -261,12 +284,24 @@ class Decision:
             failed = '; '.join(f"{k.name}: {k.detail}" for k in self.checks if not k.passed)
             return f"refused: version {v} is not promoted: {failed}"
         if self.action == 'promote':
-            if self.dry_run: return f"version {v} would become champion" + (f", version {c} previous" if c else '')
-            return f"promoted: version {v} is champion" + (f", version {c} is previous" if c else '')
+            if self.dry_run:
+                return f"version {v} would become champion" + (f", version {c} previous" if c else '') + self._why
+            return f"promoted: version {v} is champion" + (f", version {c} is previous" if c else '') + self._why
         if self.action == 'rollback':
             return f"version {v} would be champion again, version {c} retired" if self.dry_run else \
                    f"rolled back: version {v} is champion again, version {c} is retired"
         return f"nothing to do: version {v} is already champion"
+
+    @property
+    def _why(self)->str:
+        "Why a promotion passed: the ROC AUC difference and its interval, or the floor for a first champion"
+        e = self.evidence
+        if d := e.get('roc_auc_difference'):
+            noise = ', within noise' if d['low'] <= 0 <= d['high'] else ''
+            return f" (ROC AUC {d['value']:+.4f} [95% paired bootstrap {d['low']:+.4f}, {d['high']:+.4f}]{noise})"
+        if (c := e.get('candidate')) and 'roc_auc' in c and not self.champion:
+            return f" (first champion: ROC AUC {c['roc_auc']:.4f}, floor {e['policy']['min_auc']:.2f})"
+        return ''
 
 # %% ../nbs/08_promote.ipynb #p0294fd861be
 @patch
@@ -295,15 +330,19 @@ def _contract_check(cand:dict, champ:dict|None)->Check:
                                    f"input `{cand['inputs'][0][0]}`, output `churn_probability`, "
                                    f"label windows {windows} days")
 
-def _monitor_report(path, source)->dict:
+def _monitor_report(path, source, slo:SLO=SLO())->dict:
     "The monitor's report for the model at `path` on the current data `source` (a `ChurnDataset` or a database URL)"
-    from mirador_churn.monitor import monitor
     scorer = ChurnScorer.load(path)
-    if not isinstance(source, str): return monitor(source, scorer, days=1)
-    from mirador_churn.sql import Database
-    with Database(source) as db: return monitor(db, scorer, days=1)
+    if not isinstance(source, str): return monitor_report(source, scorer, days=1, slo=slo)
+    from mirador_churn.sql import Database   # optional: only for a database source
+    with Database(source) as db: return monitor_report(db, scorer, days=1, slo=slo)
 
 # %% ../nbs/08_promote.ipynb #p031e31fd814
+def _auc_interval(cpath, hpath, cohort:pd.DataFrame)->tuple:
+    "Paired bootstrap interval of the candidate's ROC AUC minus the champion's on `cohort`"
+    score = lambda path: ChurnScorer.load(path).predict_proba(cohort)
+    return paired_auc_interval(cohort.churned.to_numpy(), score(cpath), score(hpath))
+
 def _evaluate(reg:Registry, cand, champ, data, policy:PromotionPolicy, monitor)->tuple[list, dict, dict]:
     "The checks and the evidence of a promotion of `cand` over `champ` (None: no champion)"
     cpath = reg.onnx(cand.version)
@@ -315,7 +354,8 @@ def _evaluate(reg:Registry, cand, champ, data, policy:PromotionPolicy, monitor)-
     cohort = evaluation_cohort(data, cfg)
     cm = cohort_metrics(cpath, cohort) if checks[0].passed else None
     hm = cohort_metrics(hpath, cohort) if champ else None
-    if cm: checks[:0] = gate_checks(cm, hm, policy)
+    interval = _auc_interval(cpath, hpath, cohort) if cm and hm else None
+    if cm: checks[:0] = gate_checks(cm, hm, policy, interval)
     try: report = monitor(cpath, data)
     except ChurnError as e: report = dict(verdict='unknown', breaches=[f"the SLO cannot be checked: {e}"])
     checks.append(slo_check(report))
@@ -323,6 +363,8 @@ def _evaluate(reg:Registry, cand, champ, data, policy:PromotionPolicy, monitor)-
                                 churn_rate=round(float(cohort.churned.mean()), 6)),
                     candidate=dict(version=str(cand.version), onnx_sha256=cf['onnx_sha256'], **(cm or {})),
                     champion=dict(version=str(champ.version), onnx_sha256=hf['onnx_sha256'], **hm) if champ else None,
+                    roc_auc_difference=interval and dict(value=cm['roc_auc'] - hm['roc_auc'], low=interval[0],
+                                                         high=interval[1], level=0.95, method='paired bootstrap'),
                     policy=asdict(policy),
                     slo=dict(verdict=report.get('verdict'), breaches=report.get('breaches') or []),
                     checks=[asdict(k) for k in checks])
@@ -336,7 +378,8 @@ def promote(data=None, # data folder or database URL: the cohort both models sco
             policy:PromotionPolicy=PromotionPolicy(), # tolerances and floor
             dry_run:bool=False, # decide and report, change nothing
             output:str|Path='promotion', # folder for promotion.json and configmap.yaml
-            monitor=None, # (model path, `ChurnDataset` or database URL) -> monitor report; None: the monitor page's
+            monitor=None, # (model path, ChurnDataset or database URL) -> monitor report; None: the monitor page's
+            slo:SLO=SLO(), # the thresholds of the monitor's SLO on the current data
            )->Decision:
     "Make the candidate champion if every check passes on the newest matured cohort; record the decision on the version"
     if data is None:
@@ -349,7 +392,8 @@ def promote(data=None, # data folder or database URL: the cohort both models sco
     champ = reg.alias('champion')
     if champ and str(champ.version) == str(cand.version): return _republish(reg, champ, dry_run, output)
     source = data if is_database_url(data) else load_dataset(data)   # read once: the cohort and the SLO
-    checks, evidence, facts = _evaluate(reg, cand, champ, source, policy, monitor or _monitor_report)
+    checks, evidence, facts = _evaluate(reg, cand, champ, source, policy,
+                                       monitor or (lambda path, src: _monitor_report(path, src, slo)))
     if candidate is None and (cand.tags or {}).get('promotion.rolled_back') == 'true':
         checks.append(Check('not rolled back', False,
                             f"version {cand.version} was rolled back from champion; name it with --candidate to retry"))
@@ -419,7 +463,11 @@ def churn_promote(data:str=None, # data folder, duckdb:// or postgresql:// URL: 
                   output:str='promotion', # folder for configmap.yaml and promotion.json
                   auc_tolerance:float=PromotionPolicy.auc_tolerance, # how far the ROC AUC may fall below the champion's
                   brier_tolerance:float=PromotionPolicy.brier_tolerance, # how far the Brier score may rise above it
-                  min_auc:float=PromotionPolicy.min_auc, # the floor every champion must reach
+                  min_auc:float=PromotionPolicy.min_auc, # the floor every champion must reach (and the SLO's AUC floor)
+                  psi_alert:float=SLO.psi_alert, # score PSI on the current data that breaches the SLO
+                  feature_psi_alert:float=SLO.feature_psi_alert, # feature PSI that breaches (not the two that age)
+                  max_churn_rate_shift:float=SLO.max_churn_rate_shift, # largest move of the estimated churn rate
+                  max_churn_rate_gap:float=SLO.max_churn_rate_gap, # largest realized - estimated rate, latest cohort
                  ):
     "Promote the candidate model to champion on evidence, or roll back to the previous champion; write the ConfigMap"
     import logging, os
@@ -430,7 +478,9 @@ def churn_promote(data:str=None, # data folder, duckdb:// or postgresql:// URL: 
         d = _roll_back(tracking_uri, model_name, dry_run, output)
     else:
         policy = PromotionPolicy(auc_tolerance, brier_tolerance, min_auc)
-        d = promote(data, candidate, tracking_uri, model_name, policy, dry_run, output)
+        slo = SLO(psi_alert=psi_alert, feature_psi_alert=feature_psi_alert, max_churn_rate_shift=max_churn_rate_shift,
+                  max_churn_rate_gap=max_churn_rate_gap, min_estimated_auc=min_auc, min_realized_auc=min_auc)
+        d = promote(data, candidate, tracking_uri, model_name, policy, dry_run, output, slo=slo)
     print(d)
     if d.files: print(f"wrote {', '.join(str(p) for p in d.files)}")
     return d

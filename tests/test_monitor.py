@@ -1,6 +1,6 @@
 """churn_monitor in a subprocess: exit statuses on undrifted and drifted data, the files it writes, one-line errors,
 its metrics on a real MLflow server, and the same report from DuckDB and PostgreSQL."""
-import contextlib, json, os, socket, subprocess, time, urllib.request
+import contextlib, importlib.util, json, os, socket, subprocess, time, urllib.request
 from pathlib import Path
 import pytest
 from conftest import run, tool
@@ -188,3 +188,51 @@ def test_postgresql_url_gives_the_folder_report(setup):
                 assert abs(x[k] - y[k]) < 1e-9, (k, x, y)
     finally:
         with Database(url) as admin: admin.con.execute(f'DROP DATABASE {name} WITH (FORCE)')
+
+def test_fresh_model_not_breached_on_its_own_test_period(setup):
+    "The model churn_train just wrote: its reference is its test cutoff, and the current data does not breach its SLO"
+    d, _ = setup
+    test_cutoff = json.loads((d / 'out' / 'metrics.json').read_text())['cutoffs']['test']
+    r = monitor(d, '--model', 'out/model.onnx', '--data', 'shop', '--days', '1', '--output', 'fresh', '--no-track')
+    assert r.returncode == 0, r.stdout + r.stderr
+    report = json.loads((d / 'fresh' / 'monitor.json').read_text())
+    assert report['verdict'] == 'ok' and report['reference']['cutoffs'] == [test_cutoff], report['reference']
+    cohort = report['cohorts'][-1]   # the latest labelled cohort is the test cutoff itself
+    assert cohort['date'] == test_cutoff
+    assert abs(cohort['estimated_churn_rate'] - cohort['realized_churn_rate']) < 1e-6, cohort
+    assert abs(cohort['estimated_auc'] - cohort['realized_auc']) < 0.03, cohort
+    assert report['slo']['diagnostic_features'] == ['customer_lifetime_days', 'order_frequency']
+    # the check can fail: the same model and data under a churn-rate band no model can meet
+    r = monitor(d, '--model', 'out/model.onnx', '--data', 'shop', '--days', '1', '--output', 'strict',
+                '--max_churn_rate_shift', '0', '--no-track')
+    assert r.returncode == 1 and 'estimated churn rate' in r.stdout, r.stdout + r.stderr
+
+needs_cdnow = pytest.mark.skipif(importlib.util.find_spec('lifetimes') is None,
+                                 reason="CDNOW ships in the lifetimes package, which is not installed")
+
+def cdnow_folder(d:Path)->Path:
+    "CDNOW's customers.csv and orders.csv as a user would write them (the log from the lifetimes package)"
+    from mirador_churn.data import read_cdnow
+    (d / 'cdnow').mkdir(parents=True, exist_ok=True)
+    for name, table in zip(('customers', 'orders'), read_cdnow()): table.to_csv(d / 'cdnow' / f'{name}.csv', index=False)
+    return d / 'cdnow'
+
+@needs_cdnow
+def test_cdnow_fresh_model_not_breached_and_an_old_one_is(tmp_path):
+    "CDNOW through churn_train: the fresh model passes its SLO on the current data; one trained 9 months earlier fails"
+    data = cdnow_folder(tmp_path)
+    for name, extra in (('fresh', []), ('old', ['--cutoff', '1997-10-04'])):
+        run([tool('churn_train'), '--data-source', str(data), '--max-epochs', '30', '--quiet', '--no-track',
+             '--output', str(tmp_path / name), *extra], cwd=tmp_path)
+    r = monitor(tmp_path, '--model', 'fresh/model.onnx', '--data', str(data), '--days', '1', '--output', 'm_fresh',
+                '--no-track')
+    assert r.returncode == 0, r.stdout + r.stderr
+    report = json.loads((tmp_path / 'm_fresh' / 'monitor.json').read_text())
+    cohort = report['cohorts'][-1]
+    assert cohort['date'] == '1998-04-02' and report['reference']['cutoffs'] == ['1998-04-02'], cohort
+    assert abs(cohort['estimated_auc'] - cohort['realized_auc']) < 0.03, cohort
+    assert abs(cohort['estimated_churn_rate'] - cohort['realized_churn_rate']) < 0.03, cohort
+    r = monitor(tmp_path, '--model', 'old/model.onnx', '--data', str(data), '--days', '1', '--output', 'm_old',
+                '--no-track')
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert 'days_since_last_order: PSI' in r.stdout, r.stdout
