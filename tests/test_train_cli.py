@@ -379,3 +379,45 @@ def test_train_from_spark_matches_the_folder(tmp_path):
     assert m_spark['data']['source'] == f'Spark spark:{tmp_path / "data"}' and m_spark['data']['customers'] == 600
     assert m_spark['data']['rows'] == m_pandas['data']['rows'] and m_spark['cutoffs'] == m_pandas['cutoffs']
     assert m_spark['model']['roc_auc'] == m_pandas['model']['roc_auc']   # the same table, the same seed: the same model
+
+# --- a real log (CDNOW, issue 26): a too-short history and the data problems, said in one line each ------------------
+
+@pytest.fixture(scope='module')
+def cdnow_folder(tmp_path_factory):
+    "A seeded sample of CDNOW's customers (all their orders) written as the two CSV files a user would write"
+    from mirador_churn.data import read_cdnow
+    customers, orders = read_cdnow()
+    keep = np.random.default_rng(0).choice(customers.customer_id.to_numpy(), 3000, replace=False)
+    d = tmp_path_factory.mktemp('cdnow')
+    customers[customers.customer_id.isin(keep)].to_csv(d / 'customers.csv', index=False)
+    orders[orders.customer_id.isin(keep)].assign(order_date=lambda o: o.order_date.dt.strftime('%Y-%m-%d')).to_csv(
+        d / 'orders.csv', index=False)
+    return d
+
+@pytest.mark.parametrize('args,says', [
+    (['--n_cutoffs', '7'], "--horizon_days 90 with --n_cutoffs 7 needs history from 1996-10-09 on; this log (1997-01-01 "
+                           "to 1998-07-01) allows --horizon_days at most 77 with 7 cutoffs, or at most --n_cutoffs 6"),
+    (['--horizon_days', '200'], "allows --horizon_days at most 136 with 4 cutoffs, or at most --n_cutoffs 2 with "
+                                "--horizon_days 200")])
+def test_a_too_short_history_exits_2_naming_the_options(cdnow_folder, args, says, tmp_path):
+    r = run([tool('churn_train'), '--data_source', str(cdnow_folder), *args, '--no-track', '--quiet',
+             '--output', str(tmp_path / 'out')], cwd=tmp_path, check=False)
+    assert r.returncode == 2 and 'Traceback' not in r.stderr, r.stderr
+    errors = [l for l in r.stderr.strip().splitlines() if not l.startswith('churn_train: warning: ')]
+    assert len(errors) == 1 and errors[0].startswith('churn_train: error: ') and says in errors[0], r.stderr
+    assert not (tmp_path / 'out').exists()
+
+def test_data_problems_are_one_warning_line_each(cdnow_folder, tmp_path):
+    r = run([tool('churn_train'), '--data_source', str(cdnow_folder), '--n_cutoffs', '6', '--max_epochs', '20',
+             '--no-track', '--quiet', '--output', str(tmp_path / 'out')], cwd=tmp_path, check=False)
+    warned = [l for l in r.stderr.splitlines() if l.startswith('churn_train: warning: ')]
+    heads = sorted(l.split(': ', 2)[2].split(' ')[0] for l in warned)
+    assert heads == ['cart_diversity', 'customer_lifetime_days', 'email_domain_class', 'no', 'the'], r.stderr
+    assert any('the first cutoff 1997-01-07 has 6 days of history' in l for l in warned), r.stderr
+    assert r.returncode == 0, r.stderr   # warnings, not refusals: the model is trained
+    assert json.loads((tmp_path / 'out' / 'metrics.json').read_text())['cutoffs']['train'][0] == '1997-01-07'
+    # the same folder at 4 cutoffs: the first cutoff has half a year of history, the other three remain
+    r4 = run([tool('churn_train'), '--data_source', str(cdnow_folder), '--max_epochs', '20', '--no-track', '--quiet',
+              '--output', str(tmp_path / 'out4')], cwd=tmp_path)
+    assert not any('days of history' in l for l in r4.stderr.splitlines()), r4.stderr
+    assert sum(l.startswith('churn_train: warning: ') for l in r4.stderr.splitlines()) == 4, r4.stderr
