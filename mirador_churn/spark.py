@@ -10,12 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .data import ChurnError, ConfigError, redact
 from .features import FEATURES, ChurnConfig, _check_cutoff, default_cutoffs
 from .scoring import ChurnScorer
-from .sql import (DatabaseError, _bounds, _days, _domain_sql, _email_class_sql, _one_line, _ts, _typed,
-                               check_columns, feature_sql)
+from .sql import (DatabaseError, check_columns, db_error_line, email_class_sql, email_domain_sql, feature_sql,
+                               order_bounds, sql_days, sql_timestamp, training_dtypes)
 
 # %% auto #0
 __all__ = ['SPARK_PREFIX', 'SPARK_LOG', 'MAX_CATEGORIES', 'SAMPLE_ROWS', 'is_spark_url', 'spark_session', 'read_parquet_tables',
@@ -98,7 +99,7 @@ def spark_session(master:str|None=None, # default: `spark_master()`
     if shuffle_partitions: b = b.config('spark.sql.shuffle.partitions', str(shuffle_partitions))
     try:
         with _quiet(), _stderr_to(SPARK_LOG): spark = b.getOrCreate()
-    except Exception as e: raise DatabaseError(f"cannot start Spark on {master or 'SPARK_REMOTE'}: {_one_line(e, '')}") from None
+    except Exception as e: raise DatabaseError(f"cannot start Spark on {master or 'SPARK_REMOTE'}: {db_error_line(e, '')}") from None
     if master and shuffle_partitions: spark.conf.set('spark.sql.shuffle.partitions', str(shuffle_partitions))
     logging.getLogger('SQLQueryContextLogger').setLevel(logging.CRITICAL)   # errors reach the caller as exceptions
     return spark
@@ -116,7 +117,7 @@ def _read_table(spark, path:str, name:str):
         try: return spark.read.parquet(candidate)
         except Exception as e:
             if 'PATH_NOT_FOUND' in str(e) or 'does not exist' in str(e): continue
-            raise DatabaseError(f"{name}: cannot read {redact(candidate)}: {_one_line(e, candidate)}") from None
+            raise DatabaseError(f"{name}: cannot read {redact(candidate)}: {db_error_line(e, candidate)}") from None
 
 # %% ../nbs/05a_spark.ipynb #71b58061
 def read_parquet_tables(spark, # a SparkSession
@@ -149,13 +150,13 @@ def _collect(spark, sql:str, where:str)->pd.DataFrame:
     try:
         with _quiet(): return spark.sql(sql).toArrow().to_pandas()
     except ChurnError: raise
-    except Exception as e: raise DatabaseError(f"query on {where} failed: {_one_line(e, where)}") from None
+    except Exception as e: raise DatabaseError(f"query on {where} failed: {db_error_line(e, where)}") from None
 
 def _spark_bounds(spark, where:str)->tuple[pd.Timestamp, pd.Timestamp]:
     "First order time and the end of the data"
     sql = ("SELECT MIN(CAST(order_date AS TIMESTAMP_NTZ)) AS first_order, MAX(CAST(order_date AS TIMESTAMP_NTZ)) "
            "AS last_order FROM orders")
-    return _bounds(_collect(spark, sql, where), where)
+    return order_bounds(_collect(spark, sql, where), where)
 
 # %% ../nbs/05a_spark.ipynb #a1f0c001
 MAX_CATEGORIES = 4096   # distinct `order_items.category` values the masks hold (64 BIGINT words)
@@ -185,8 +186,8 @@ def _mask_words(categories:list)->list[str]:
 # %% ../nbs/05a_spark.ipynb #a1f0c005
 def _cutoff_aggs(cfg:ChurnConfig, k:int, c:pd.Timestamp, words:int, labels:bool)->list[str]:
     "The conditional aggregates of cutoff number `k` at `c`: `feature_sql`'s windows over the rows `o`"
-    at = lambda days: _ts(c + pd.Timedelta(days=days), 'spark')
-    age, past = _days('o.t', at(0), 'spark'), f"o.t < {at(0)} AND o.t >= {at(-max(365, cfg.active_days))}"
+    at = lambda days: sql_timestamp(c + pd.Timedelta(days=days), 'spark')
+    age, past = sql_days('o.t', at(0), 'spark'), f"o.t < {at(0)} AND o.t >= {at(-max(365, cfg.active_days))}"
     out = [f"MIN(CASE WHEN {past} THEN {age} END) AS dsl_{k}",
            *(f"SUM(CASE WHEN {past} AND {age} <= {d} THEN o.amount ELSE 0 END) AS rev{d}_{k}" for d in (30, 90, 365)),
            f"SUM(CASE WHEN {past} AND {age} <= 365 THEN 1 ELSE 0 END) AS n365_{k}",
@@ -203,7 +204,7 @@ def _stack(cuts:list, words:int, labels:bool)->str:
     def one(k, c):
         div = ' + '.join(f"coalesce(bit_count(m{w}_{k}), 0)" for w in range(words)) or '0'
         sums = [f"{n}_{k}" for n in _STACKED[1:-1]]
-        return ', '.join([_ts(c, 'spark'), *sums, div, *([f"ret_{k}"] if labels else [])])
+        return ', '.join([sql_timestamp(c, 'spark'), *sums, div, *([f"ret_{k}"] if labels else [])])
     cols = ', '.join([*_STACKED, *(['ret'] if labels else [])])
     return f"stack({len(cuts)}, {', '.join(one(k, c) for k, c in enumerate(cuts))}) s AS {cols}"
 
@@ -217,13 +218,13 @@ def spark_table_sql(cfg:ChurnConfig, # windows
     cuts, words = sorted(map(pd.Timestamp, cutoffs)), len(_mask_words(categories))
     back = pd.Timedelta(days=max(365, cfg.active_days))
     last = cuts[-1] + pd.Timedelta(days=cfg.gap_days + cfg.horizon_days)
-    lo, hi = _ts(cuts[0] - back, 'spark'), _ts(last if labels else cuts[-1], 'spark')
+    lo, hi = sql_timestamp(cuts[0] - back, 'spark'), sql_timestamp(last if labels else cuts[-1], 'spark')
     masks = ''.join(f", m.m{w}" for w in range(words))
     per_order = f"SELECT i.order_id, {', '.join(_mask_words(categories))} FROM order_items i GROUP BY i.order_id"
     join = f"LEFT JOIN ({per_order}) m ON m.order_id = o.order_id" if words else ''
     aggs = ',\n    '.join(a for k, c in enumerate(cuts) for a in _cutoff_aggs(cfg, k, c, words, labels))
-    return _TEMPLATE.format(**locals(), lifetime=_days('signup', 'cutoff', 'spark'), domain=_domain_sql('spark'),
-                            email_class=_email_class_sql('spark').replace('b.domain', 'domain'),
+    return _TEMPLATE.format(**locals(), lifetime=sql_days('signup', 'cutoff', 'spark'), domain=email_domain_sql('spark'),
+                            email_class=email_class_sql('spark').replace('b.domain', 'domain'),
                             stack=_stack(cuts, words, labels), churned=',\n  1 - ret AS churned' if labels else '')
 
 # %% ../nbs/05a_spark.ipynb #a1f0c008
@@ -304,7 +305,7 @@ def _arrow(frame, where:str)->pd.DataFrame:
         with _quiet(): return frame.toArrow().to_pandas()
     except Exception as e:
         if 'maxResultSize' not in str(e):
-            raise DatabaseError(f"query on {where} failed: {_one_line(e, where)}") from None
+            raise DatabaseError(f"query on {where} failed: {db_error_line(e, where)}") from None
         raise DatabaseError(f"the rows from {where} exceed what the driver collects (spark.driver.maxResultSize): "
                             "write them with spark_write_table, or train on spark_training_sample") from None
 
@@ -314,7 +315,7 @@ def spark_training_table(url_or_session, # `spark:PATH` or a SparkSession with t
                         )->pd.DataFrame:
     "`build_training_table`, computed by Spark in one pass and collected (at most `spark.driver.maxResultSize`)"
     frame = spark_training_frame(url_or_session, cfg, cutoffs)
-    table = _typed(_arrow(frame, _where(url_or_session)), True)
+    table = training_dtypes(_arrow(frame, _where(url_or_session)), True)
     return table.sort_values(['cutoff', 'customer_id'], ignore_index=True)
 
 # %% ../nbs/05a_spark.ipynb #d3d270f1
@@ -324,7 +325,7 @@ def spark_features(url_or_session, # `spark:PATH` or a SparkSession with the tab
                   )->pd.DataFrame:
     "`build_features` (no label), computed by Spark and collected (at most `spark.driver.maxResultSize`)"
     frame = spark_feature_frame(url_or_session, cutoff, cfg or ChurnConfig())
-    return _typed(_arrow(frame, _where(url_or_session)), False).sort_values('customer_id', ignore_index=True)
+    return training_dtypes(_arrow(frame, _where(url_or_session)), False).sort_values('customer_id', ignore_index=True)
 
 # %% ../nbs/05a_spark.ipynb #f01dae37
 def spark_facts(url_or_session, # `spark:PATH` or a SparkSession with the tables registered
@@ -351,7 +352,6 @@ def _scorer_from_bytes(data:bytes)->ChurnScorer:
 
 def _score_batches(model, keep:list, batches):
     "Arrow batches of `keep` columns and `churn_probability`, scored by the model in `model.value` (a broadcast)"
-    import pyarrow as pa
     scorer = _scorer_from_bytes(model.value if hasattr(model, 'value') else model)
     for b in batches:
         X = pd.DataFrame({f: b.column(f).to_numpy(zero_copy_only=False) for f in scorer.feature_names})
@@ -416,7 +416,7 @@ def spark_training_sample(url_or_session, # `spark:PATH` or a SparkSession with 
     try:
         rows = int(_arrow(frame.groupBy('cutoff').count(), where)['count'].sum())
         rate = 1.0 if rows <= max_rows else max(0.0, (max_rows - 4 * max_rows ** 0.5) / rows)
-        table = _typed(_arrow(frame if rate == 1 else frame.where(_sample_filter(rate, seed)), where), True)
+        table = training_dtypes(_arrow(frame if rate == 1 else frame.where(_sample_filter(rate, seed)), where), True)
     finally: frame.unpersist()
     if len(table) > max_rows: table = table.sample(n=max_rows, random_state=seed)
     table = table.sort_values(['cutoff', 'customer_id'], ignore_index=True)

@@ -17,42 +17,61 @@ from .data import FREE_WEBMAIL, SCHEMA, ChurnDataset, ChurnError, ConfigError, r
 from .features import COMMERCIAL_TLDS, EMAIL_PATTERN, FEATURES, ChurnConfig, _check_cutoff, default_cutoffs
 
 # %% auto #0
-__all__ = ['DIALECTS', 'REQUIRED_COLUMNS', 'feature_sql', 'DatabaseError', 'Database', 'write_tables', 'check_columns',
-           'sql_training_table', 'sql_features']
+__all__ = ['DIALECTS', 'REQUIRED_COLUMNS', 'sql_timestamp', 'sql_days', 'email_domain_sql', 'email_class_sql', 'feature_sql',
+           'DatabaseError', 'db_error_line', 'Database', 'write_tables', 'check_columns', 'order_bounds',
+           'training_dtypes', 'sql_training_table', 'sql_features']
 
 # %% ../nbs/05_sql.ipynb #0da849bb
 DIALECTS = ('duckdb', 'postgres', 'spark')   # the SQL engines `feature_sql` writes for
 
-# %% ../nbs/05_sql.ipynb #a85a42ef
+# %% ../nbs/05_sql.ipynb #72db6d31
 def _check_dialect(dialect:str):
     if dialect not in DIALECTS: raise ConfigError(f"dialect must be one of {', '.join(DIALECTS)}, got {dialect!r}")
 
-def _ts(t, dialect:str='duckdb')->str:
-    "A timestamp literal for `t`"
+# %% ../nbs/05_sql.ipynb #ddf76872
+def sql_timestamp(t, # anything pd.Timestamp reads
+                  dialect:str='duckdb', # one of DIALECTS
+                 )->str:
+    "A wall-clock timestamp literal for `t`, to the microsecond, as `dialect` writes it"
     return f"{'TIMESTAMP_NTZ' if dialect == 'spark' else 'TIMESTAMP'} '{pd.Timestamp(t):%Y-%m-%d %H:%M:%S.%f}'"
 
+
+# %% ../nbs/05_sql.ipynb #a1a5a1a5
+_ts = sql_timestamp   # the old name, which 06_monitor still imports (to go when it imports sql_timestamp)
+
+# %% ../nbs/05_sql.ipynb #2cd544e2
 def _time(col:str, dialect:str)->str:
     "The time column `col` as a wall-clock timestamp"
     return f"CAST({col} AS TIMESTAMP_NTZ)" if dialect == 'spark' else col
 
-def _days(start:str, end:str, dialect:str)->str:
-    "Days from `start` to `end`, with their fraction"
+# %% ../nbs/05_sql.ipynb #713ba328
+def sql_days(start:str, # SQL expression of the earlier time
+             end:str, # SQL expression of the later time
+             dialect:str, # one of DIALECTS
+            )->str:
+    "SQL for the days from `start` to `end`, with their fraction"
     if dialect == 'spark': return f"timestampdiff(MICROSECOND, {start}, {end}) / 86400e6"
     return f"EXTRACT(EPOCH FROM ({end} - {start})) / 86400.0"
 
+
+# %% ../nbs/05_sql.ipynb #64dd3acc
 def _matches(expr:str, pattern:str, dialect:str)->str:
     "Does `expr` match the regular expression `pattern`?"
     return f"{expr} RLIKE r'{pattern}'" if dialect == 'spark' else f"{expr} ~ '{pattern}'"
 
-def _domain_sql(dialect:str)->str:
-    "The e-mail domain of `c.email` (NULL when missing or malformed)"
+# %% ../nbs/05_sql.ipynb #ae5ae225
+def email_domain_sql(dialect:str, # one of DIALECTS
+                    )->str:
+    "SQL for the e-mail domain of `c.email`, lower case: NULL when missing or malformed"
     e = "lower(trim(c.email))"
     if dialect == 'postgres': return f"substring({e} from '{EMAIL_PATTERN}')"
     return f"nullif(regexp_extract({e}, {'r' if dialect == 'spark' else ''}'{EMAIL_PATTERN}', 1), '')"
 
+
 # %% ../nbs/05_sql.ipynb #aeeaf13e
-def _email_class_sql(dialect:str)->str:
-    "CASE expression for `email_domain_class` from the column `domain`"
+def email_class_sql(dialect:str, # one of DIALECTS
+                   )->str:
+    "SQL CASE expression for email_domain_class from the column `b.domain`, as FEATURE_DEFINITIONS defines it"
     free = ', '.join(f"'{d}'" for d in FREE_WEBMAIL)
     edu = (_matches('b.domain', r'\.(edu|gov|mil)$', dialect) + ' OR '
            + _matches('b.domain', r'\.(ac|edu|gov)\.[a-z0-9-]+$', dialect))
@@ -63,6 +82,8 @@ def _email_class_sql(dialect:str)->str:
        WHEN {corporate} THEN 1
        ELSE 3 END"""
 
+
+# %% ../nbs/05_sql.ipynb #7fb89214
 def _diversity_sql(items:bool)->str:
     "Distinct categories per customer in the year before the cutoff; no rows without an items table"
     if not items: return "SELECT NULL AS customer_id, 0 AS cart_diversity WHERE FALSE"
@@ -82,10 +103,10 @@ def feature_sql(cfg:ChurnConfig|None=None, # windows; `cfg.cutoff` is used when 
     if cutoff is None and cfg.cutoff is None:
         raise ConfigError("feature_sql needs a cutoff: pass `cutoff` or set `cfg.cutoff`")
     t = pd.Timestamp(cutoff if cutoff is not None else cfg.cutoff)
-    c, at = _ts(t, dialect), lambda days: _ts(t + pd.Timedelta(days=days), dialect)
+    c, at = sql_timestamp(t, dialect), lambda days: sql_timestamp(t + pd.Timedelta(days=days), dialect)
     order_date, d = _time('o.order_date', dialect), dialect
     return f"""WITH past AS (
-  SELECT o.order_id, o.customer_id, o.amount, {_days(order_date, c, d)} AS age
+  SELECT o.order_id, o.customer_id, o.amount, {sql_days(order_date, c, d)} AS age
   FROM orders o WHERE {order_date} < {c} AND {order_date} >= {at(-max(365, cfg.active_days))}
 ), history AS (
   SELECT customer_id, MIN(age) AS days_since_last_order,
@@ -101,14 +122,14 @@ def feature_sql(cfg:ChurnConfig|None=None, # windows; `cfg.cutoff` is used when 
   SELECT DISTINCT o.customer_id FROM orders o
   WHERE {order_date} >= {at(cfg.gap_days)} AND {order_date} < {at(cfg.gap_days + cfg.horizon_days)}
 ), base AS (
-  SELECT c.customer_id, {_domain_sql(d)} AS domain, {_days(_time('c.signup_date', d), c, d)} AS lifetime
+  SELECT c.customer_id, {email_domain_sql(d)} AS domain, {sql_days(_time('c.signup_date', d), c, d)} AS lifetime
   FROM customers c WHERE {_time('c.signup_date', d)} < {c}
 )
 SELECT b.customer_id, {c} AS cutoff,
   h.days_since_last_order, h.total_revenue_30d, h.total_revenue_90d, h.total_revenue_365d,
   30.0 * h.orders_365d / LEAST(GREATEST(b.lifetime, 30), 365) AS order_frequency,
   COALESCE(d.cart_diversity, 0) AS cart_diversity,
-  {_email_class_sql(d)} AS email_domain_class,
+  {email_class_sql(d)} AS email_domain_class,
   b.lifetime AS customer_lifetime_days{''',
   CASE WHEN r.customer_id IS NULL THEN 1 ELSE 0 END AS churned''' if labels else ''}
 FROM base b JOIN history h ON h.customer_id = b.customer_id
@@ -132,7 +153,11 @@ def _secrets(url:str)->list[str]:
     found += [v for k, v in parse_qsl(u.query) if _SECRET_KEYS.match(k) and v]
     return sorted(set(found), key=lambda s: (-len(s), s))   # longest first: no secret hides inside another
 
-def _one_line(e:Exception, url:str)->str:
+
+# %% ../nbs/05_sql.ipynb #8da58251
+def db_error_line(e:Exception, # what the driver raised
+                  url:str, # the database URL, whose credentials must not show
+                 )->str:
     "The first line of an exception's message, with every credential of `url` hidden"
     msg = (str(e).strip().splitlines() or [type(e).__name__])[0]
     for s in _secrets(url): msg = msg.replace(s, '***')
@@ -152,7 +177,7 @@ class Database:
             if self.dialect == 'duckdb': self.con = self._connect_duckdb(create)
             else: self.con = self._connect_postgres(connect_timeout)
         except ChurnError: raise
-        except Exception as e: raise DatabaseError(f"cannot connect to {self.safe_url}: {_one_line(e, url)}") from None
+        except Exception as e: raise DatabaseError(f"cannot connect to {self.safe_url}: {db_error_line(e, url)}") from None
 
     def __enter__(self): return self
     def __exit__(self, *exc): self.close()
@@ -187,7 +212,7 @@ def query(self:Database, sql:str)->pd.DataFrame:
         buf.seek(0)
         return pd.read_csv(buf)
     except ChurnError: raise
-    except Exception as e: raise DatabaseError(f"query on {self.safe_url} failed: {_one_line(e, self.url)}") from None
+    except Exception as e: raise DatabaseError(f"query on {self.safe_url} failed: {db_error_line(e, self.url)}") from None
 
 # %% ../nbs/05_sql.ipynb #72bf2a5d
 _PG_TYPES = {'i': 'BIGINT', 'f': 'DOUBLE PRECISION', 'M': 'TIMESTAMP'}
@@ -250,22 +275,26 @@ def check_tables(self:Database)->bool:
     "Raise `DatabaseError` for a missing table or column; return whether `order_items` is there"
     return check_columns(self.columns(), self.safe_url)
 
+# %% ../nbs/05_sql.ipynb #62c1beca
+def order_bounds(b:pd.DataFrame, # one row: first_order, last_order
+                 where:str, # the source, for the error
+                )->tuple[pd.Timestamp, pd.Timestamp]:
+    "The first order time and the end of the data (midnight after the last order) from a one-row query result"
+    if b.first_order.isna().all(): raise DatabaseError(f"orders: the table is empty (0 rows) in {where}")
+    return pd.Timestamp(b.first_order.iloc[0]), pd.Timestamp(b.last_order.iloc[0]).normalize() + pd.Timedelta(days=1)
+
 # %% ../nbs/05_sql.ipynb #3a36012c
 @patch
 def bounds(self:Database)->tuple[pd.Timestamp, pd.Timestamp]:
     "First order time and the end of the data (midnight after the last order)"
     b = self.query("SELECT MIN(order_date) AS first_order, MAX(order_date) AS last_order FROM orders")
-    return _bounds(b, self.safe_url)
-
-# %% ../nbs/05_sql.ipynb #ba888a4a
-def _bounds(b:pd.DataFrame, where:str)->tuple[pd.Timestamp, pd.Timestamp]:
-    "First order and data end from a one-row frame of `first_order`, `last_order`"
-    if b.first_order.isna().all(): raise DatabaseError(f"orders: the table is empty (0 rows) in {where}")
-    return pd.Timestamp(b.first_order.iloc[0]), pd.Timestamp(b.last_order.iloc[0]).normalize() + pd.Timedelta(days=1)
+    return order_bounds(b, self.safe_url)
 
 # %% ../nbs/05_sql.ipynb #723fd7ca
-def _typed(df:pd.DataFrame, labels:bool)->pd.DataFrame:
-    "The query result with `build_training_table`'s dtypes"
+def training_dtypes(df:pd.DataFrame, # a query result of feature_sql
+                    labels:bool, # does it carry churned
+                   )->pd.DataFrame:
+    "The query result with the dtypes of build_training_table: int64 ids, float32 features, int8 labels"
     out = df.astype({'customer_id': 'int64', **{f: 'float32' for f in FEATURES}})
     out['cutoff'] = pd.to_datetime(out.cutoff).astype('datetime64[ns]')
     if labels: out['churned'] = out.churned.astype('int8')
@@ -281,7 +310,7 @@ def sql_training_table(db:Database, # an open database
     first, end = db.bounds()
     cutoffs = sorted(map(pd.Timestamp, cutoffs if cutoffs is not None else default_cutoffs(end, cfg, n=1)))
     for c in cutoffs: _check_cutoff(first, end, c, cfg, labelled=True)
-    tables = [_typed(db.query(feature_sql(cfg, c, db.dialect, items=items)), True) for c in cutoffs]
+    tables = [training_dtypes(db.query(feature_sql(cfg, c, db.dialect, items=items)), True) for c in cutoffs]
     return pd.concat(tables, ignore_index=True)
 
 # %% ../nbs/05_sql.ipynb #11acbe5f
@@ -294,4 +323,4 @@ def sql_features(db:Database, # an open database
     first, end = db.bounds()
     c = pd.Timestamp(cutoff if cutoff is not None else cfg.cutoff if cfg.cutoff is not None else end)
     _check_cutoff(first, end, c, cfg, labelled=False)
-    return _typed(db.query(feature_sql(cfg, c, db.dialect, labels=False, items=items)), False)
+    return training_dtypes(db.query(feature_sql(cfg, c, db.dialect, labels=False, items=items)), False)
