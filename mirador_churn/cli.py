@@ -15,11 +15,12 @@ from fastcore.script import anno_parser, call_parse
 from .data import (ChurnError, ConfigError, atomic_write, dataset_checksum, generate_synthetic,
                                 is_database_url, load_dataset, save_dataset)
 from .features import FEATURES, ChurnConfig, build_features, data_end
+from .insights import CUSTOMER_TEXT, HISTORY_COLUMNS, HISTORY_RUNS, LIST_COLUMNS, history_folder, value_at_risk
 from .scoring import ChurnScorer
 
 # %% auto #0
 __all__ = ['SCORE_COLUMNS', 'run_cli', 'churn_seed_data', 'seed_data_main', 'churn_train', 'train_main', 'scores_table',
-           'churn_score', 'score_main']
+           'write_history', 'churn_score', 'score_main']
 
 # %% ../nbs/10_cli.ipynb #dc767221
 def _cli_args(func, argv:list)->list:
@@ -108,20 +109,26 @@ def train_main():
 # %% ../nbs/10_cli.ipynb #b1c0a006
 SCORE_COLUMNS = ('customer_id', 'email', 'cutoff', 'churn_probability', 'model_version', *FEATURES)
 
-def scores_table(features:pd.DataFrame, # `customer_id`, `cutoff` and the 8 `FEATURES`, from `build_features`
-                 customers:pd.DataFrame, # `customer_id` and, if known, `email`
-                 probabilities:np.ndarray, # one per row of `features`
-                 model_version:str, # the scoring model's version (its `model_version` metadata)
+def _customer_text(customers:pd.DataFrame, column:str, ids:np.ndarray):
+    "A text column of the customers table for `ids`, stripped; an empty or absent value is missing"
+    if column not in customers: return pd.array([pd.NA] * len(ids), dtype='string')
+    return customers.set_index('customer_id')[column].astype('string').str.strip().replace('', pd.NA).reindex(ids).array
+
+def scores_table(features:pd.DataFrame, # customer_id, cutoff and the 8 FEATURES, from build_features
+                 customers:pd.DataFrame, # customer_id and, if known, email, name, channel, city
+                 probabilities:np.ndarray, # one per row of features
+                 model_version:str, # the scoring model's version (its model_version metadata)
                 )->pd.DataFrame:
-    "The scores table: one row per scored customer, sorted by `customer_id`, with the columns `SCORE_COLUMNS`"
+    "The scores table: one row per scored customer, sorted by customer id, with SCORE_COLUMNS then LIST_COLUMNS"
     ids = features.customer_id.to_numpy(np.int64)
-    email = customers.set_index('customer_id').email if 'email' in customers else pd.Series(dtype='string')
-    email = email.astype('string').str.strip().replace('', pd.NA).reindex(ids)
-    table = pd.DataFrame({'customer_id': ids, 'email': email.array,
+    table = pd.DataFrame({'customer_id': ids, 'email': _customer_text(customers, 'email', ids),
                           'cutoff': features.cutoff.to_numpy('datetime64[ns]'),
                           'churn_probability': np.asarray(probabilities, np.float32),
                           'model_version': pd.array([model_version] * len(ids), dtype='string')})
     table = pd.concat([table, features[list(FEATURES)].reset_index(drop=True).astype(np.float32)], axis=1)
+    table = table.assign(**{c: _customer_text(customers, c, ids) for c in CUSTOMER_TEXT},
+                         revenue_365d=table.total_revenue_365d,
+                         value_at_risk=value_at_risk(table.churn_probability, table.total_revenue_365d).astype(np.float32))
     return table.sort_values('customer_id', ignore_index=True)
 
 # %% ../nbs/10_cli.ipynb #b1c0a008
@@ -135,6 +142,20 @@ def _scores_writer(output:str):
         raise ConfigError(f"--output {output}: unknown format {suffix or '(no extension)'}; "
                           f"name a {' or '.join(_WRITERS)} file")
     return _WRITERS[suffix]
+
+# %% ../nbs/10_cli.ipynb #18d20ae7
+def write_history(table:pd.DataFrame, # the scores table of this run
+                  output:str, # the scores table's path; the history is the NAME.history folder beside it
+                  keep:int=HISTORY_RUNS, # how many runs to keep, the newest; 0 keeps none
+                 )->Path|None:
+    "Keep this run (HISTORY_COLUMNS only) in the history of `output`, atomically; delete the oldest beyond `keep`"
+    if keep <= 0 or not len(table): return None
+    folder = history_folder(output); folder.mkdir(exist_ok=True)
+    at, version = pd.Timestamp(table.cutoff.iloc[0]), re.sub(r'[^A-Za-z0-9._-]+', '_', str(table.model_version.iloc[0]))[:64]
+    path = atomic_write(folder / f'{at:%Y-%m-%dT%H%M%S}_{version}.parquet',
+                        lambda tmp: table[list(HISTORY_COLUMNS)].to_parquet(tmp, index=False))
+    for old in sorted(folder.glob('*.parquet'))[:-keep]: old.unlink()
+    return path
 
 # %% ../nbs/10_cli.ipynb #b1c0a011
 def _not_scored(customers:pd.DataFrame, features:pd.DataFrame, cutoff:pd.Timestamp, active_days:int)->dict:
@@ -150,14 +171,14 @@ def _score_inputs(data:str, cfg:ChurnConfig)->tuple:
     if data.startswith('spark:'):
         from mirador_churn.spark import spark_facts, spark_features, spark_session
         features = spark_features(data, cfg.cutoff, cfg)   # registers the tables as views of the session
-        customers = spark_session().sql("SELECT customer_id, email, signup_date FROM customers").toArrow().to_pandas()
+        customers = spark_session().sql("SELECT * FROM customers").toArrow().to_pandas()   # name, channel, city if there
         cutoff = pd.Timestamp(cfg.cutoff) if cfg.cutoff is not None else spark_facts(data)['end']
         return features, customers, cutoff
     if is_database_url(data):
         from mirador_churn.sql import Database, sql_features
         with Database(data) as db:
             features = sql_features(db, cfg.cutoff, cfg)
-            customers = db.query("SELECT customer_id, email, signup_date FROM customers")
+            customers = db.query("SELECT * FROM customers")   # with name, channel, city when the table has them
             cutoff = pd.Timestamp(cfg.cutoff) if cfg.cutoff is not None else db.bounds()[1]
         return features, customers, cutoff
     ds = load_dataset(data)
@@ -171,9 +192,11 @@ def churn_score(model:str='outputs/model.onnx', # an .onnx file, or models:/NAME
                 output:str='scores.parquet', # the scores table to write: .parquet or .csv
                 cutoff:str=None, # when to score, e.g. 2025-12-31; default: the end of the data
                 tracking_uri:str=None, # MLflow tracking URI for models:/; default: MLFLOW_TRACKING_URI or here
+                history:int=HISTORY_RUNS, # runs kept in the NAME.history folder beside output (0: none)
                ):
     "Score every eligible customer in `data` with `model` and write the scores table to `output`"
-    write = _scores_writer(output)                 # bad --output or --cutoff: fail before any work
+    write = _scores_writer(output)                 # bad --output, --history or --cutoff: fail before any work
+    if history < 0: raise ConfigError(f"--history {history}: expected 0 (no history) or more runs to keep")
     cfg = ChurnConfig(cutoff=cutoff)
     path = model
     if model.startswith('models:/'):
@@ -185,6 +208,7 @@ def churn_score(model:str='outputs/model.onnx', # an .onnx file, or models:/NAME
     features, customers, at = _score_inputs(data, cfg)
     version = str(scorer.metadata.get('model_version', 'unknown'))
     table = scores_table(features, customers, scorer.predict_proba(features), version)
+    write_history(table, output, history)          # first: when the scores file changes, its history is there
     out = atomic_write(output, lambda tmp: write(table, tmp))
     reasons = _not_scored(customers, features, at, cfg.active_days)
     why = ', '.join(f"{n:,} {reason}" for reason, n in reasons.items() if n)

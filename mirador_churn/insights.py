@@ -5,7 +5,9 @@
 # %% ../nbs/07a_insights.ipynb #099fee03
 from __future__ import annotations
 import hashlib, hmac, html, math, re, secrets, time
-from urllib.parse import parse_qs, quote
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, quote, urlencode
 
 import numpy as np
 import pandas as pd
@@ -16,8 +18,13 @@ from fastcore.basics import patch
 from .features import FEATURES
 
 # %% auto #0
-__all__ = ['FEATURE_LABELS', 'COOKIE', 'CSP', 'STYLESHEET', 'Sessions', 'most_at_risk', 'typical_values', 'feature_push',
-           'find_customers', 'drift_chart', 'render_page', 'sign_in_page', 'mount_insights']
+__all__ = ['FEATURE_LABELS', 'EMAIL_TYPES', 'CUSTOMER_TEXT', 'LIST_COLUMNS', 'RISK_BANDS', 'RECENCY_BANDS', 'CSV_COLUMNS',
+           'HISTORY_COLUMNS', 'ON_THE_LIST', 'HISTORY_RUNS', 'RUNBOOK_URL', 'COOKIE', 'CSP', 'STYLESHEET', 'Sessions',
+           'most_at_risk', 'value_at_risk', 'complete_scores', 'risk_band', 'recency_cutoffs', 'recency_band',
+           'band_counts', 'ListError', 'ListQuery', 'list_query', 'select_customers', 'csv_cell', 'customers_csv',
+           'history_frame', 'new_on_the_list', 'customer_trend', 'ordered_again', 'history_folder', 'read_history',
+           'typical_values', 'feature_push', 'find_customers', 'drift_chart', 'breach_chart', 'horizon_of',
+           'render_page', 'sign_in_page', 'mount_insights']
 
 # %% ../nbs/07a_insights.ipynb #0c17c91c
 class Sessions:
@@ -78,6 +85,234 @@ def most_at_risk(scores:pd.DataFrame, # the scores table
     "The `n` customers with the highest churn probability, highest first (ties: lower customer id first)"
     return scores.sort_values(['churn_probability', 'customer_id'], ascending=[False, True]).head(n)
 
+# %% ../nbs/07a_insights.ipynb #44f79977
+EMAIL_TYPES = {0: 'free webmail', 1: 'corporate', 2: 'education or government', 3: 'other or missing'}
+CUSTOMER_TEXT = ('name', 'channel', 'city')   # from the customers table, when it has them
+LIST_COLUMNS = (*CUSTOMER_TEXT, 'revenue_365d', 'value_at_risk')   # what churn_score adds to the scores table
+
+# %% ../nbs/07a_insights.ipynb #01414d81
+def _floats(v)->np.ndarray:
+    "Any column or list of numbers as float64, every missing or non-numeric value NaN"
+    return pd.to_numeric(pd.Series(np.asarray(v, dtype=object)), errors='coerce').to_numpy(np.float64, na_value=np.nan)
+
+def value_at_risk(probability, # churn probabilities
+                  revenue, # each customer's revenue over the 365 days before the cutoff
+                 )->np.ndarray:
+    "Revenue at risk: churn probability times trailing 365-day revenue; missing (NaN) where either is"
+    return _floats(probability) * _floats(revenue)
+
+# %% ../nbs/07a_insights.ipynb #c21bddb6
+def complete_scores(scores:pd.DataFrame, # a scores table, of this version of churn_score or an older one
+                   )->tuple:
+    "The table with every column the list reads, and the names of those its file lacked and that cannot be computed"
+    out, absent = scores.copy(), [c for c in ('email', *FEATURES, *CUSTOMER_TEXT) if c not in scores]
+    for c in absent: out[c] = pd.array([pd.NA] * len(out), dtype='string') if c in ('email', *CUSTOMER_TEXT) else np.nan
+    if 'revenue_365d' not in out: out['revenue_365d'] = out.total_revenue_365d   # the same figure, by its list name
+    if 'value_at_risk' not in out: out['value_at_risk'] = value_at_risk(out.churn_probability, out.revenue_365d)
+    return out, tuple(absent)
+
+# %% ../nbs/07a_insights.ipynb #2718b5bd
+RISK_BANDS = {'high': '90% or more', 'medium': '50% to 90%', 'low': 'under 50%'}
+RECENCY_BANDS = {'buying': 'still buying', 'lapsing': 'lapsing', 'gone': 'gone'}
+
+def risk_band(probability)->np.ndarray:
+    "Each probability's risk band: high (0.9 or more), medium (0.5 to 0.9), low (under 0.5), or missing"
+    p = _floats(probability)
+    return np.select([p >= 0.9, p >= 0.5, p < 0.5], ['high', 'medium', 'low'], 'missing')
+
+# %% ../nbs/07a_insights.ipynb #696cbfb7
+def recency_cutoffs(horizon_days:int=90, # the label window of the model: churn is no order in these days
+                   )->tuple:
+    "The days since the last order that end still buying (a third of the label window) and lapsing (all of it)"
+    return horizon_days / 3, float(horizon_days)
+
+def recency_band(days, # days since each customer's last order
+                 horizon_days:int=90, # the model's label window
+                )->np.ndarray:
+    "Still buying, lapsing, or gone (no order for longer than the label window: its label would already say churned)"
+    d = _floats(days)
+    buying, lapsing = recency_cutoffs(horizon_days)
+    return np.select([d <= buying, d <= lapsing, d > lapsing], ['buying', 'lapsing', 'gone'], 'missing')
+
+# %% ../nbs/07a_insights.ipynb #b37a3b49
+def band_counts(scores:pd.DataFrame, # the scores table, completed
+                horizon_days:int=90, # the model's label window
+               )->dict:
+    "How many customers are in each risk band and each recency band (a band with none is there, at 0)"
+    count = lambda bands, names: {k: int((bands == k).sum()) for k in names}
+    return {'risk': count(risk_band(scores.churn_probability), RISK_BANDS),
+            'recency': count(recency_band(scores.days_since_last_order, horizon_days), RECENCY_BANDS)}
+
+# %% ../nbs/07a_insights.ipynb #515925f9
+class ListError(ValueError):
+    "A query parameter of the list that cannot be used: one line naming the field and the value"
+
+@dataclass(frozen=True)
+class ListQuery:
+    "What the working list shows: the query parameters of the page, the CSV, the API and the MCP tool"
+    q: str = '' # a customer id, or part of a name or e-mail
+    risk: str = '' # a risk band (high, medium, low); empty for all
+    recency: str = '' # a recency band (buying, lapsing, gone); empty for all
+    channel: str = '' # an acquisition channel, exactly (case ignored); empty for all
+    city: str = '' # a city, exactly (case ignored); empty for all
+    order_by: str = 'value' # value (value at risk) or probability, highest first
+    page: int = 1 # which page, from 1
+    per_page: int = 25 # customers a page
+
+# %% ../nbs/07a_insights.ipynb #1d650424
+_CHOICES = {'risk': ('', *RISK_BANDS), 'recency': ('', *RECENCY_BANDS), 'order_by': ('value', 'probability')}
+_TEXT_MAX = {'q': 200, 'channel': 100, 'city': 100}
+
+def _int_field(name:str, v, lo:int, hi:int)->int:
+    "`v` as an integer in [lo, hi], or a `ListError` naming the field"
+    s = str(v).strip()
+    if not (s.isascii() and s.isdigit() and len(s) < 10 and lo <= int(s) <= hi):
+        raise ListError(f"{name}: expected an integer from {lo:,} to {hi:,}, got {s[:40]!r}")
+    return int(s)
+
+def list_query(params:dict, # query parameters: name to text (unknown names are ignored)
+               max_per_page:int=1000, # the largest page
+               **defaults, # ListQuery fields when params lack them, such as order_by or per_page
+              )->ListQuery:
+    "The `ListQuery` of `params`, each value checked: a `ListError` for the first that is not allowed"
+    out = {**ListQuery().__dict__, **defaults}
+    for k, v in params.items():
+        if k not in out or v is None: continue
+        if k in ('page', 'per_page'): out[k] = _int_field(k, v, 1, 100_000 if k == 'page' else max_per_page); continue
+        v = str(v).strip()
+        if k in _TEXT_MAX and len(v) > _TEXT_MAX[k]:
+            raise ListError(f"{k}: at most {_TEXT_MAX[k]} characters, got {len(v):,}")
+        if k in _CHOICES and v.lower() not in _CHOICES[k]:
+            raise ListError(f"{k}: expected one of {', '.join(c for c in _CHOICES[k] if c)}, got {v[:40]!r}")
+        out[k] = v.lower() if k in _CHOICES else v
+    return ListQuery(**out)
+
+# %% ../nbs/07a_insights.ipynb #176704c0
+def _lower(col)->pd.Series: return col.astype('string').fillna('').str.lower()
+
+def _matches(scores:pd.DataFrame, q:str)->np.ndarray:
+    "Rows whose id is `q` (ASCII digits), or whose e-mail or name contains it, case ignored"
+    if re.fullmatch(r'[0-9]{1,18}', q): return (scores.customer_id == int(q)).to_numpy(bool)
+    has = lambda c: _lower(scores[c]).str.contains(q.lower(), regex=False).to_numpy(bool)
+    return has('email') | has('name')
+
+def _filtered(scores:pd.DataFrame, query:ListQuery, horizon_days:int)->np.ndarray:
+    "Which rows pass every filter of `query`"
+    keep = np.ones(len(scores), bool)
+    if query.risk: keep &= risk_band(scores.churn_probability) == query.risk
+    if query.recency: keep &= recency_band(scores.days_since_last_order, horizon_days) == query.recency
+    for c in ('channel', 'city'):
+        if v := getattr(query, c): keep &= (_lower(scores[c]) == v.lower()).to_numpy(bool)
+    if query.q: keep &= _matches(scores, query.q)
+    return keep
+
+# %% ../nbs/07a_insights.ipynb #6a25a2ef
+def select_customers(scores:pd.DataFrame, # the scores table, completed by complete_scores
+                     query:ListQuery=ListQuery(), # filters, order and page
+                     horizon_days:int=90, # the model's label window, for the recency bands
+                     everything:bool=False, # every match (the CSV), not one page
+                    )->tuple:
+    "The customers `query` asks for, in its order (ties: higher probability, then lower id), and how many match"
+    hit = scores[_filtered(scores, query, horizon_days)]
+    key = lambda c: np.nan_to_num(_floats(hit[c]), nan=-np.inf)   # a missing value sorts last
+    first, second = ('value_at_risk', 'churn_probability')[::1 if query.order_by == 'value' else -1]
+    order = np.lexsort((hit.customer_id.to_numpy(), -key(second), -key(first)))
+    start = 0 if everything else (query.page - 1) * query.per_page
+    return hit.iloc[order if everything else order[start:start + query.per_page]], len(hit)
+
+# %% ../nbs/07a_insights.ipynb #6c4e4402
+_FORMULA = ('=', '+', '-', '@', '\t', '\r')
+
+def csv_cell(v)->str:
+    "A text cell a spreadsheet will not run: one starting with = + - @ tab or CR gets a leading quote (OWASP)"
+    s = '' if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)
+    return "'" + s if s.startswith(_FORMULA) else s
+
+# %% ../nbs/07a_insights.ipynb #c2a100a3
+CSV_COLUMNS = ('customer_id', 'name', 'email', 'channel', 'city', 'churn_probability', 'risk_band', 'recency_band',
+               'days_since_last_order', 'revenue_365d', 'value_at_risk', 'email_type', 'cutoff', 'model_version')
+
+def customers_csv(rows:pd.DataFrame, # customers of the scores table, completed, in the order to write
+                  horizon_days:int=90, # the model's label window, for the recency band
+                 )->str:
+    "The customers as CSV (columns CSV_COLUMNS; a missing value is an empty cell), every text cell formula-safe"
+    num = lambda c, f: [f.format(v) if pd.notna(v) else '' for v in pd.to_numeric(rows[c], errors='coerce')]
+    text = lambda vals: [csv_cell(v) for v in vals]
+    email_type = [EMAIL_TYPES.get(int(v)) if pd.notna(v) else None for v in rows.email_domain_class]
+    cutoff = [f'{pd.Timestamp(v):%Y-%m-%d}' if pd.notna(v) else '' for v in rows.get('cutoff', [None] * len(rows))]
+    cols = {'customer_id': rows.customer_id.astype('int64').astype(str).tolist(), 'name': text(rows.name),
+            'email': text(rows.email), 'channel': text(rows.channel), 'city': text(rows.city),
+            'churn_probability': num('churn_probability', '{:.4f}'),
+            'risk_band': text(risk_band(rows.churn_probability)),
+            'recency_band': text(recency_band(rows.days_since_last_order, horizon_days)),
+            'days_since_last_order': num('days_since_last_order', '{:.0f}'), 'revenue_365d': num('revenue_365d', '{:.2f}'),
+            'value_at_risk': num('value_at_risk', '{:.2f}'), 'email_type': text(email_type), 'cutoff': cutoff,
+            'model_version': text(rows.get('model_version', [None] * len(rows)))}
+    return pd.DataFrame(cols, columns=list(CSV_COLUMNS)).to_csv(index=False, lineterminator='\r\n')
+
+# %% ../nbs/07a_insights.ipynb #8675ff00
+HISTORY_COLUMNS = ('customer_id', 'cutoff', 'churn_probability', 'value_at_risk', 'days_since_last_order',
+                   'model_version')
+ON_THE_LIST = 0.5   # a customer is on the working list at a churn probability of 50% or more (risk high or medium)
+
+# %% ../nbs/07a_insights.ipynb #07004544
+def history_frame(runs:list, # scores tables of past runs (any columns; those of HISTORY_COLUMNS are kept)
+                 )->pd.DataFrame:
+    "The runs as one table with a `run` column (0 the oldest), in the order of their cutoffs"
+    keep = lambda t: complete_scores(t)[0].reindex(columns=list(HISTORY_COLUMNS))
+    when = lambda t: (pd.Timestamp(t.cutoff.iloc[0]), str(t.model_version.iloc[0]))
+    runs = sorted((keep(t) for t in runs if len(t)), key=when)
+    if not runs: return pd.DataFrame(columns=['run', *HISTORY_COLUMNS])
+    return pd.concat([t.assign(run=i) for i, t in enumerate(runs)], ignore_index=True)
+
+# %% ../nbs/07a_insights.ipynb #aea2a968
+def new_on_the_list(history:pd.DataFrame, # from history_frame
+                   )->pd.Series:
+    "Ids of the customers on the list in the latest run who were not on it in the run before (empty with one run)"
+    if history.run.nunique() < 2: return pd.Series([], dtype='int64')
+    last = history.run.max()
+    on = lambda r: set(history.customer_id[(history.run == r) & (history.churn_probability >= ON_THE_LIST)])
+    return pd.Series(sorted(on(last) - on(history.run[history.run < last].max())), dtype='int64')
+
+# %% ../nbs/07a_insights.ipynb #30cdb509
+def customer_trend(history:pd.DataFrame, # from history_frame
+                   customer_id:int, # the customer
+                  )->pd.DataFrame:
+    "The customer's cutoff, churn probability and value at risk in each run that scored them, oldest first"
+    return history.loc[history.customer_id == customer_id, ['cutoff', 'churn_probability', 'value_at_risk']]
+
+# %% ../nbs/07a_insights.ipynb #b9289db1
+def ordered_again(history:pd.DataFrame, # from history_frame
+                  horizon_days:int=90, # the label window: a run this long ago has matured labels
+                 )->pd.DataFrame:
+    "For each earlier run: customers on the list then, how many have ordered since (seen in the latest run), matured?"
+    if history.run.nunique() < 2: return pd.DataFrame(columns=['cutoff', 'listed', 'ordered_again', 'days', 'matured'])
+    last = history[history.run == history.run.max()].set_index('customer_id')
+    now, out = pd.Timestamp(last.cutoff.iloc[0]), []
+    for r, run in history[history.run < history.run.max()].groupby('run'):
+        at = pd.Timestamp(run.cutoff.iloc[0])
+        listed, days = run.customer_id[run.churn_probability >= ON_THE_LIST], (now - at).days
+        since = last.days_since_last_order.reindex(listed)   # a customer no longer scored has not ordered in a year
+        out.append(dict(cutoff=at, listed=len(listed), ordered_again=int((since < days).sum()), days=days,
+                        matured=days >= horizon_days))
+    return pd.DataFrame(out)
+
+# %% ../nbs/07a_insights.ipynb #a57d77dc
+HISTORY_RUNS = 12   # runs churn_score keeps by default: a quarter of weekly runs
+
+def history_folder(scores_path, # the scores table churn_score writes
+                  )->Path:
+    "Where churn_score keeps the past runs of `scores_path`: the folder NAME.history beside it"
+    p = Path(scores_path)
+    return p.with_name(p.stem + '.history')
+
+def read_history(scores_path, # the scores table whose history to read
+                 max_runs:int=52, # the newest runs read, at most
+                )->pd.DataFrame:
+    "The newest `max_runs` runs in the history folder of `scores_path`, as one history_frame (empty without one)"
+    files = sorted(history_folder(scores_path).glob('*.parquet'))[-max_runs:]
+    return history_frame([pd.read_parquet(f) for f in files])
+
 # %% ../nbs/07a_insights.ipynb #2a87a635
 def typical_values(scores:pd.DataFrame, # the scores table
                    features=FEATURES, # the model's features
@@ -108,15 +343,13 @@ def feature_push(scorer, # a `ChurnScorer`
 
 # %% ../nbs/07a_insights.ipynb #cbe7f142
 def find_customers(scores:pd.DataFrame, # the scores table
-                   query:str, # a customer id, or part of an e-mail address
+                   query:str, # a customer id, or part of a name or e-mail address
                    limit:int=10, # most matches returned
                   )->pd.DataFrame:
-    "Customers whose id is `query` or whose e-mail contains it, highest probability first"
+    "Customers whose id is `query` or whose name or e-mail contains it, highest probability first"
     q = (query or '').strip()
     if not q: return scores.iloc[:0]
-    if re.fullmatch(r'[0-9]{1,18}', q): hit = scores.customer_id == int(q)
-    else: hit = scores.email.fillna('').str.lower().str.contains(q.lower(), regex=False)
-    return most_at_risk(scores[hit.to_numpy(bool)], limit)
+    return most_at_risk(scores[_matches(complete_scores(scores)[0], q)], limit)
 
 # %% ../nbs/07a_insights.ipynb #d8bf6870
 def _esc(v)->str: return html.escape('' if v is None else str(v), quote=True)
@@ -124,6 +357,8 @@ def _esc(v)->str: return html.escape('' if v is None else str(v), quote=True)
 def _finite(v)->bool: return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 _W, _H, _LEFT, _RIGHT, _TOP, _BOTTOM = 340, 190, 38, 62, 26, 30   # panel size and margins, in SVG units
+# the lines' labels are text: 7:1 or more on white (WCAG AAA), so "watch 0.1" is legible (it was amber at 3.64:1)
+ALERT_RED, WATCH_AMBER, LINE_BLUE = '#9b2c2c', '#744210', '#2c5282'
 
 # %% ../nbs/07a_insights.ipynb #39c4bbda
 def _panel(title:str, dates:list, values:list, lines:list, lo:float, hi:float, fmt, kind:str)->str:
@@ -140,9 +375,9 @@ def _panel(title:str, dates:list, values:list, lines:list, lo:float, hi:float, f
                    f' stroke-dasharray="4 3"/><text x="{_W - _RIGHT + 3}" y="{y(v) + 3:.1f}" font-size="9"'
                    f' fill="{colour}">{_esc(label)}</text>')
     pts = [(x(i), y(v), d, v) for i, (d, v) in enumerate(zip(dates, values)) if _finite(v)]
-    if pts: out.append('<polyline fill="none" stroke="#2b6cb0" stroke-width="1.5" points="'
+    if pts: out.append(f'<polyline fill="none" stroke="{LINE_BLUE}" stroke-width="1.5" points="'
                        + ' '.join(f'{px:.1f},{py:.1f}' for px, py, _, _ in pts) + '"/>')
-    out += [f'<circle class="point" cx="{px:.1f}" cy="{py:.1f}" r="3" fill="#2b6cb0"><title>{_esc(d)}: {fmt(v)}</title>'
+    out += [f'<circle class="point" cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{LINE_BLUE}"><title>{_esc(d)}: {fmt(v)}</title>'
             '</circle>' for px, py, d, v in pts]
     if dates: out.append(f'<text x="{_LEFT}" y="{_H - 10}" font-size="9">{_esc(dates[0])}</text><text x="{_W - _RIGHT}"'
                          f' y="{_H - 10}" font-size="9" text-anchor="end">{_esc(dates[-1])}</text>')
@@ -159,11 +394,48 @@ def drift_chart(series:list, # `monitor.json`'s series: dicts with `date`, `scor
     psi_hi = max([alert * 1.2] + [v * 1.1 for v in psi if _finite(v)])
     auc_lo = min([floor - 0.05] + [v - 0.02 for v in auc if _finite(v)])
     return ('<div class="charts">'
-            + _panel('Score drift (PSI)', dates, psi, [(f'alert {alert:g}', alert, '#c53030'),
-                     (f'watch {watch:g}', watch, '#b7791f')], 0.0, psi_hi, lambda v: f'{v:.2f}', 'psi')
-            + _panel('Estimated ROC AUC', dates, auc, [(f'floor {floor:g}', floor, '#c53030')], max(auc_lo, 0.0), 1.0,
+            + _panel('Score drift (PSI)', dates, psi, [(f'alert {alert:g}', alert, ALERT_RED),
+                     (f'watch {watch:g}', watch, WATCH_AMBER)], 0.0, psi_hi, lambda v: f'{v:.2f}', 'psi')
+            + _panel('Estimated ROC AUC', dates, auc, [(f'floor {floor:g}', floor, ALERT_RED)], max(auc_lo, 0.0), 1.0,
                      lambda v: f'{v:.2f}', 'auc')
             + '</div>')
+
+# %% ../nbs/07a_insights.ipynb #6b0c0ef7
+def _bars(title:str, items:list, alert:float)->str:
+    "Horizontal bars, one per (label, value, counts), against a dashed alert line; a bar that counts can breach"
+    lw, w, h = 150, _W + 60, 24 + 18 * len(items)
+    hi = max([alert * 1.2] + [v * 1.1 for _, v, _ in items if _finite(v)])
+    x = lambda v: lw + (w - lw - 46) * min(max(v, 0), hi) / hi
+    out = [f'<svg class="chart bars" viewBox="0 0 {w} {h}" role="img" aria-label="{_esc(title)}">',
+           f'<text x="4" y="14" font-size="12" font-weight="bold">{_esc(title)}</text>']
+    for i, (label, v, counts) in enumerate(items):
+        y = 22 + 18 * i
+        bad = counts and _finite(v) and v >= alert
+        bar = (f'<rect class="bar{" alert" if bad else ""}" x="{lw}" y="{y}" width="{x(v) - lw:.1f}" height="12" '
+               f'fill="{ALERT_RED if bad else LINE_BLUE if counts else "#718096"}"><title>{_esc(label)}: {v:.3f}</title></rect>'
+               f'<text x="{x(v) + 3:.1f}" y="{y + 10}" font-size="9">{v:.2f}</text>'
+               if _finite(v) else f'<text x="{lw}" y="{y + 10}" font-size="9">missing</text>')
+        out.append(f'<text x="{lw - 4}" y="{y + 10}" font-size="9" text-anchor="end">{_esc(label)}</text>{bar}')
+    out.append(f'<line class="slo" x1="{x(alert):.1f}" x2="{x(alert):.1f}" y1="18" y2="{h}" stroke="{ALERT_RED}" '
+               f'stroke-dasharray="4 3"/><text x="{x(alert) + 3:.1f}" y="{h - 2}" font-size="9" fill="{ALERT_RED}">'
+               f'alert {alert:g}</text>')
+    return '\n'.join(out + ['</svg>'])
+
+def breach_chart(monitor:dict, # monitor.json
+                )->str:
+    "The SLO's other breaches drawn: estimated churn rate per day against the reference's band, each feature's PSI"
+    slo, series = monitor.get('slo') or {}, monitor.get('series', [])[-30:]
+    ref, band = (monitor.get('reference') or {}).get('churn_rate'), slo.get('max_churn_rate_shift', 0.05)
+    rates = [s.get('estimated_churn_rate') for s in series]
+    lines = [(f'ref+{band:g}', ref + band, ALERT_RED), (f'ref-{band:g}', ref - band, ALERT_RED)] if _finite(ref) else []
+    top = max([v for v in rates if _finite(v)] + [l[1] for l in lines] + [0.1]) * 1.1
+    feats = (monitor.get('current') or {}).get('features') or {}
+    diag = set(slo.get('diagnostic_features') or [])
+    label = lambda f: FEATURE_LABELS.get(f, f) + (' (diagnostic)' if f in diag else '')
+    items = [(label(f), v.get('psi'), f not in diag) for f, v in feats.items()]   # a diagnostic feature never breaches
+    return ('<div class="charts">' + _panel('Estimated churn rate', [s.get('date') for s in series], rates, lines, 0.0,
+                                            min(top, 1.0), lambda v: f'{v:.0%}', 'rate')
+            + (_bars('Feature PSI, latest day', items, slo.get('feature_psi_alert') or 0.25) if items else '') + '</div>')
 
 # %% ../nbs/07a_insights.ipynb #cf4280da
 def _known(v)->bool: return v is not None and bool(pd.notna(v)) and _finite(float(v))
@@ -172,56 +444,214 @@ def _pct(p)->str: return f'{100 * float(p):.1f}%' if _known(p) else 'missing'
 
 def _num(v)->str: return f'{float(v):,.0f}' if _known(v) else ''
 
+def _feature_words(f:str, v)->str:
+    "A feature's value as the page says it: the e-mail type in words, other values rounded"
+    if not _known(v): return 'missing'
+    if f == 'email_domain_class': return EMAIL_TYPES.get(int(v), 'missing')
+    return f'{float(v):,.0f}' if abs(float(v)) >= 10 else f'{float(v):.2g}'
+
 def _pushes_html(pushes:list, row)->str:
     "The three largest pushes of a customer, each with the feature's value: `days since last order 240 (+13 pts)`"
     if not pushes: return '<span class="muted">nothing stands out</span>'
-    value = lambda v: f'{v:,.0f}' if abs(v) >= 10 else f'{v:.2g}'
-    return ', '.join(f'{_esc(FEATURE_LABELS.get(f, f))} {_esc(value(getattr(row, f)))} <span class="push">'
+    return ', '.join(f'{_esc(FEATURE_LABELS.get(f, f))} {_esc(_feature_words(f, getattr(row, f)))} <span class="push">'
                      f'(+{100 * p:.0f} pts)</span>' for f, p in pushes[:3])
-
-def _customers_table(rows:pd.DataFrame, pushes:list, caption:str)->str:
-    "The customers of `rows` as an HTML table with their probability, recency, 90-day revenue and pushes"
-    cols = ('Customer', 'E-mail', 'Churn probability', 'Days since last order', 'Revenue, 90 days', 'Pushed up by')
-    head = ''.join(f'<th scope="col">{h}</th>' for h in cols)
-    cell = lambda i, v, cls='': f'<td data-label="{cols[i]}"{f" class={chr(34)}{cls}{chr(34)}" if cls else ""}>{v}</td>'
-    body = ''.join(
-        '<tr>' + cell(0, _esc(r.customer_id), 'id') + cell(1, _esc(r.email) if pd.notna(r.email) else '', 'email')
-        + cell(2, _pct(r.churn_probability), 'prob') + cell(3, _num(r.days_since_last_order), 'num')
-        + cell(4, _num(r.total_revenue_90d), 'num') + cell(5, _pushes_html(p, r)) + '</tr>'
-        for r, p in zip(rows.itertuples(), pushes))
-    return (f'<div class="scroll"><table><caption>{_esc(caption)}</caption><thead><tr>{head}</tr></thead>'
-            f'<tbody>{body}</tbody></table></div>')
 
 # %% ../nbs/07a_insights.ipynb #515ad3ef
 def _features_list(row)->str:
-    "All features of one customer, labelled"
-    value = lambda v: f'{float(v):,.2f}' if pd.notna(v) and _finite(float(v)) else 'missing'
-    return '<dl class="features">' + ''.join(f'<dt>{_esc(FEATURE_LABELS[f])}</dt><dd>{value(getattr(row, f))}</dd>'
+    "All features of one customer, labelled, in words"
+    value = lambda f, v: _feature_words(f, v) if f == 'email_domain_class' or not _known(v) else f'{float(v):,.2f}'
+    return '<dl class="features">' + ''.join(f'<dt>{_esc(FEATURE_LABELS[f])}</dt><dd>{value(f, getattr(row, f))}</dd>'
                                             for f in FEATURES) + '</dl>'
 
-def _at_risk_section(scores, scorer, prefix:str)->str:
+# %% ../nbs/07a_insights.ipynb #cd4cd716
+RUNBOOK_URL = 'https://mirador.github.io/mirador_churn/monitor.html#runbook'
+
+def _money(v)->str: return f'{float(v):,.0f}' if _known(v) else 'missing'
+
+def _score_date(scores)->str|None:
+    "The cutoff the scores are at, as a date, or None when the table has none"
+    if scores is None or not len(scores) or 'cutoff' not in scores: return None
+    at = pd.to_datetime(scores.cutoff.iloc[0], errors='coerce')
+    return None if pd.isna(at) else f'{at:%Y-%m-%d}'
+
+def _link(prefix:str, query:ListQuery, **change)->str:
+    "The page's URL for `query` with `change` applied; fields at their default are left out, so links stay short"
+    q = {**query.__dict__, **change}
+    keep = {k: v for k, v in q.items() if k != 'customer' and v != getattr(ListQuery(), k)}
+    if change.get('customer') is not None: keep['customer'] = change['customer']
+    return prefix + ('?' + urlencode(keep) if keep else '')
+
+# %% ../nbs/07a_insights.ipynb #32325dda
+_LIST_COLS = ('Customer', 'Name', 'E-mail', 'Churn probability', 'Value at risk', 'Revenue, 365 days',
+              'Days since last order', 'Recency', 'Pushed up by')
+
+def _customers_table(rows:pd.DataFrame, pushes:list, caption:str, prefix:str, query:ListQuery, horizon:int)->str:
+    "The customers of `rows` as an HTML table: each id links to the customer's card"
+    head = ''.join(f'<th scope="col">{h}</th>' for h in _LIST_COLS)
+    cell = lambda i, v, cls: f'<td data-label="{_LIST_COLS[i]}" class="{cls}">{v}</td>'
+    bands = recency_band(rows.days_since_last_order, horizon)
+    text = lambda v: _esc(v) if pd.notna(v) else ''
+    card = lambda r: f'<a href="{_esc(_link(prefix, query, customer=int(r.customer_id)))}">{_esc(r.customer_id)}</a>'
+    body = ''.join(
+        '<tr>' + cell(0, card(r), 'id')
+        + cell(1, text(r.name), 'name') + cell(2, text(r.email), 'email') + cell(3, _pct(r.churn_probability), 'prob')
+        + cell(4, _num(r.value_at_risk), 'num value') + cell(5, _num(r.revenue_365d), 'num')
+        + cell(6, _num(r.days_since_last_order), 'num') + cell(7, RECENCY_BANDS.get(b, 'missing'), 'recency')
+        + cell(8, _pushes_html(p, r), 'why') + '</tr>' for r, p, b in zip(rows.itertuples(), pushes, bands))
+    return (f'<div class="scroll"><table><caption>{_esc(caption)}</caption><thead><tr>{head}</tr></thead>'
+            f'<tbody>{body}</tbody></table></div>')
+
+# %% ../nbs/07a_insights.ipynb #c86fc479
+def _options(name:str, choices:dict, chosen:str)->str:
+    "A labelled select of `choices` (value to words), with All first"
+    opts = ''.join(f'<option value="{_esc(k)}"{" selected" if k == chosen else ""}>{_esc(v)}</option>'
+                   for k, v in {'': 'All', **choices}.items())
+    label = _esc(name.replace('_', ' ').capitalize())
+    return f'<span class="field"><label for="{name}">{label}</label><select id="{name}" name="{name}">{opts}</select></span>'
+
+def _filter_form(scores:pd.DataFrame, query:ListQuery, prefix:str, horizon:int)->str:
+    "The search and filters, as a GET form: every list is a bookmarkable URL"
+    buying, lapsing = recency_cutoffs(horizon)
+    channels = scores.channel.dropna().astype(str).value_counts().index[:50] if len(scores) else []
+    return (f'<form method="get" action="{prefix}" class="search" role="search"><span class="field"><label for="q">Name, '
+            f'e-mail or customer id</label><input id="q" name="q" type="search" value="{_esc(query.q)}" autocomplete="off">'
+            '</span>' + _options('risk', RISK_BANDS, query.risk)
+            + _options('recency', {k: f'{v} ({w})' for (k, v), w in zip(RECENCY_BANDS.items(), (
+                f'{buying:g} days or less', f'{buying:g} to {lapsing:g} days', f'over {lapsing:g} days'))}, query.recency)
+            + _options('channel', {c: c for c in channels}, query.channel)
+            + f'<span class="field"><label for="city">City</label><input id="city" name="city" value="{_esc(query.city)}">'
+            '</span>' + _options('order_by', {'value': 'value at risk', 'probability': 'churn probability'},
+                                 query.order_by).replace('<option value="">All</option>', '')
+            + '<button type="submit">Show</button></form>')
+
+# %% ../nbs/07a_insights.ipynb #201a8e82
+def _band_summary(scores:pd.DataFrame, prefix:str, horizon:int)->str:
+    "The counts of each risk and recency band, each a link to its list"
+    c, (buying, lapsing) = band_counts(scores, horizon), recency_cutoffs(horizon)
+    why = {'buying': f'last order {buying:g} days ago or less', 'lapsing': f'{buying:g} to {lapsing:g} days',
+           'gone': f'over {lapsing:g} days, the label window: already churned by its definition'}
+    li = lambda field, k, words, n: (f'<li><a href="{_esc(_link(prefix, ListQuery(), **{field: k}))}">{_esc(words)}</a>: '
+                                     f'<strong>{n:,}</strong></li>')
+    return ('<div class="bands"><ul aria-label="Risk bands">' + ''.join(li('risk', k, f'risk {v}', c['risk'][k])
+                                                                    for k, v in RISK_BANDS.items())
+            + '</ul><ul aria-label="Recency bands">' + ''.join(li('recency', k, f'{v} ({why[k]})', c['recency'][k])
+                                                              for k, v in RECENCY_BANDS.items()) + '</ul></div>')
+
+# %% ../nbs/07a_insights.ipynb #5bc35da8
+def _pager(prefix:str, query:ListQuery, total:int)->str:
+    "Where this page is in the list, the CSV of all of it, and links to the pages before and after"
+    pages = max(1, -(-total // query.per_page))
+    first, last = (query.page - 1) * query.per_page + 1, min(query.page * query.per_page, total)
+    shown = f'{first:,} to {last:,} of {total:,}' if total and first <= total else f'none of {total:,}'
+    csv = prefix + '/customers.csv' + _link('', query, page=1)
+    prev = (f'<a rel="prev" href="{_esc(_link(prefix, query, page=query.page - 1))}">Previous page</a>'
+            if query.page > 1 else '')
+    nxt = (f'<a rel="next" href="{_esc(_link(prefix, query, page=query.page + 1))}">Next page</a>'
+           if query.page < pages else '')
+    return (f'<p class="count">Customers {shown} (page {query.page:,} of {pages:,}). <a class="csv" href="{_esc(csv)}" '
+            f'download>Download all {total:,} as CSV</a></p>' + (f'<nav class="pager" aria-label="Pages">{prev} {nxt}</nav>'
+                                                               if prev or nxt else ''))
+
+# %% ../nbs/07a_insights.ipynb #a0f31326
+def _list_section(scores, scorer, query:ListQuery, prefix:str, horizon:int)->str:
+    "The band counts, then the page of the working list that `query` asks for"
     if scores is None or not len(scores):
         return ('<p class="empty">No scores yet. Score the customers with <code>churn_score --model model.onnx --data DATA'
                 ' --output scores.parquet</code> and start the service with <code>--scores scores.parquet</code>.</p>')
-    top = most_at_risk(scores)
-    cutoff = pd.Timestamp(scores.cutoff.iloc[0]).date() if 'cutoff' in scores else None
-    return _customers_table(top, feature_push(scorer, top, typical_values(scores)),
-                            f'The {len(top)} of {len(scores):,} customers scored at {cutoff} most likely to churn')
+    rows, total = select_customers(scores, query, horizon)
+    cutoff = _score_date(scores) or 'an unknown date'
+    order = 'value at risk' if query.order_by == 'value' else 'churn probability'
+    table = (_customers_table(rows, feature_push(scorer, rows, typical_values(scores)),
+                              f'{total:,} of {len(scores):,} customers scored at {cutoff} match, by {order}, highest first',
+                              prefix, query, horizon) if len(rows) else '<p class="empty">No customer matches these filters.</p>')
+    return _band_summary(scores, prefix, horizon) + _pager(prefix, query, total) + table
 
-# %% ../nbs/07a_insights.ipynb #9f0b8c92
-def _search_section(scores, scorer, query:str|None, prefix:str)->str:
-    form = (f'<form method="get" action="{prefix}" class="search" role="search"><label for="q">Customer id or e-mail'
-            f'</label><input id="q" name="q" type="search" value="{_esc(query)}" autocomplete="off">'
-            '<button type="submit">Search</button></form>')
-    if not (query or '').strip(): return form
-    if scores is None or not len(scores): return form + '<p class="empty">No scores yet, so nobody can be found.</p>'
-    found = find_customers(scores, query)
-    if not len(found): return form + f'<p class="empty not-found">No customer matches “{_esc(query.strip())}”.</p>'
-    pushes = feature_push(scorer, found, typical_values(scores))
-    cards = ''.join(f'<article class="customer"><h3>Customer {_esc(r.customer_id)}</h3><p class="prob">'
-                    f'Churn probability <strong>{_pct(r.churn_probability)}</strong></p><p>{_pushes_html(p, r)}</p>'
-                    f'{_features_list(r)}</article>' for r, p in zip(found.itertuples(), pushes))
-    return form + f'<p>{len(found)} match{"es" if len(found) > 1 else ""}</p>' + cards
+# %% ../nbs/07a_insights.ipynb #6ff508c5
+def _trend_html(trend:pd.DataFrame)->str:
+    if len(trend) < 2: return '<p class="muted">No earlier run scored this customer.</p>'
+    items = ''.join(f'<li>{pd.Timestamp(r.cutoff):%Y-%m-%d}: {_pct(r.churn_probability)}, value at risk '
+                    f'{_money(r.value_at_risk)}</li>' for r in trend.itertuples())
+    return f'<ul class="trend" aria-label="Trend over the runs">{items}</ul>'
+
+def _customer_card(scores, scorer, customer_id:int, history, horizon:int)->str:
+    "One customer: name, e-mail, value at risk, the reason, the trend over the runs, and every feature in words"
+    row = scores[scores.customer_id == customer_id]
+    if not len(row): return f'<p class="empty not-found">Customer {_esc(customer_id)} is not in the scores table.</p>'
+    r, push = next(row.itertuples()), feature_push(scorer, row, typical_values(scores))[0]
+    name = f': {_esc(r.name)}' if pd.notna(r.name) else ''
+    said = lambda v: v if pd.notna(v) else 'missing'
+    band = RISK_BANDS.get(risk_band([r.churn_probability])[0], 'missing')
+    facts = [('E-mail', said(r.email)), ('Channel', said(r.channel)), ('City', said(r.city)),
+             ('Churn probability', f'{_pct(r.churn_probability)} (risk {band})'),
+             ('Value at risk', _money(r.value_at_risk)), ('Revenue, last 365 days', _money(r.revenue_365d)),
+             ('Recency', RECENCY_BANDS.get(recency_band([r.days_since_last_order], horizon)[0], 'missing'))]
+    trend = customer_trend(history, customer_id) if history is not None and len(history) else history_frame([])
+    return (f'<article class="customer" id="card"><h3>Customer {_esc(r.customer_id)}{name}</h3><dl class="facts">'
+            + ''.join(f'<dt>{k}</dt><dd>{_esc(v)}</dd>' for k, v in facts) + f'</dl><p>Why: {_pushes_html(push, r)}</p>'
+            + _trend_html(trend) + _features_list(r) + '</article>')
+
+# %% ../nbs/07a_insights.ipynb #2ef346ef
+def _history_section(scores, history, prefix:str, horizon:int)->str:
+    "New on the list since the previous run, and what became of the customers listed at each earlier run"
+    if history is None or history.run.nunique() < 2:
+        return ('<p class="empty">No earlier run yet. <code>churn_score</code> keeps its last runs in a folder beside the '
+                'scores table; after the next run this says who is new on the list and who ordered again.</p>')
+    new = new_on_the_list(history)
+    runs = history.drop_duplicates('run').cutoff.map(lambda c: f'{pd.Timestamp(c):%Y-%m-%d}').tolist()
+    rows = scores[scores.customer_id.isin(new)].sort_values('value_at_risk', ascending=False, na_position='last').head(10)
+    who = ', '.join(f'<a href="{_esc(_link(prefix, ListQuery(), customer=int(r.customer_id)))}">{_esc(r.customer_id)}'
+                    f'{" " + _esc(r.name) if pd.notna(r.name) else ""}</a>' for r in rows.itertuples())
+    out = (f'<p class="new">New on the list (churn probability {ON_THE_LIST:.0%} or more) since the previous run of '
+           f'{runs[-2]}: <strong>{len(new):,}</strong>{" customers" if len(new) != 1 else " customer"}'
+           f'{"; by value at risk: " + who if who else ""}.</p>')
+    back = ordered_again(history, horizon)
+    items = ''.join(f'<tr><th scope="row">{r.cutoff:%Y-%m-%d}</th><td class="num">{r.listed:,}</td><td class="num">'
+                    f'{r.ordered_again:,}</td><td class="num">{r.ordered_again / r.listed if r.listed else 0:.0%}</td><td>'
+                    f'{"yes" if r.matured else f"not yet ({r.days} of {horizon} days)"}</td></tr>' for r in back.itertuples())
+    return out + ('<div class="scroll"><table class="outcomes"><caption>Of those on the list at each run, how many have '
+                  f'ordered again by the latest run ({runs[-1]})</caption><thead><tr><th scope="col">Run</th><th scope="col">'
+                  'Listed</th><th scope="col">Ordered again</th><th scope="col">Share</th><th scope="col">Label window '
+                  f'over</th></tr></thead><tbody>{items}</tbody></table></div>')
+
+# %% ../nbs/07a_insights.ipynb #eae710a5
+def _verdict_html(monitor:dict)->str:
+    "The monitor's verdict in words: breached, on watch (score PSI at or above the watch level), or within the SLO"
+    slo, cur = monitor.get('slo') or {}, monitor.get('current') or {}
+    psi, watch = cur.get('score_psi'), slo.get('psi_watch', 0.1)
+    if monitor.get('verdict') != 'ok':
+        return ('<p class="verdict breached">SLO breached: ' + _esc('; '.join(monitor.get('breaches') or ['see monitor.json']))
+                + '. Do not act on the list alone until the runbook\'s checks are done.</p>')
+    if _finite(psi) and psi >= watch:
+        return (f'<p class="verdict watch">Within the SLO, on watch: the score PSI is {psi:.3f}, at or above the watch level '
+                f'{watch:g} (the alert is at {slo.get("psi_alert", 0.25):g}). The customers are drifting from those the '
+                'model learned from.</p>')
+    under = f': score PSI {psi:.3f}, under the watch level {watch:g}' if _finite(psi) else ''
+    return f'<p class="verdict ok">Within the SLO{under}.</p>'
+
+def _realized_html(monitor:dict)->str:
+    "The latest cohort whose labels have matured: realized ROC AUC and churn rate beside the estimates"
+    done = [c for c in monitor.get('cohorts') or [] if _finite(c.get('realized_auc'))]
+    if not done: return '<p class="muted">No cohort has a matured label window yet, so nothing is realized.</p>'
+    c = done[-1]
+    rate = lambda k: f'{c[k]:.1%}' if _finite(c.get(k)) else 'missing'
+    return (f'<p class="realized">Latest cohort with matured labels, scored {_esc(c.get("date"))}: realized ROC AUC '
+            f'<strong>{c["realized_auc"]:.3f}</strong> against {c["estimated_auc"]:.3f} estimated; churn rate '
+            f'<strong>{rate("realized_churn_rate")}</strong> realized against {rate("estimated_churn_rate")} estimated.</p>'
+            if _finite(c.get('estimated_auc')) else f'<p class="realized">Latest cohort with matured labels, scored '
+            f'{_esc(c.get("date"))}: realized ROC AUC <strong>{c["realized_auc"]:.3f}</strong>.</p>')
+
+# %% ../nbs/07a_insights.ipynb #681d1db9
+def _trust_section(monitor:dict|None, scores, runbook:str=RUNBOOK_URL)->str:
+    "Can the list be trusted: verdict, the realized accuracy, what breached drawn, the dates, and what to do"
+    when = _score_date(scores) or 'missing'
+    dates = f'<p class="dates">Scores as of <strong>{when}</strong>'
+    link = f'<p><a href="{_esc(runbook)}">What to do when the monitor is on watch or breached: the runbook</a></p>'
+    if not monitor or not monitor.get('series'):
+        return (dates + '.</p><p class="empty">Monitor data missing. Run <code>churn_monitor --model model.onnx --data DATA '
+                '--output monitor/</code> and start the service with <code>--monitor monitor/monitor.json</code>.</p>' + link)
+    dates += f'; monitor report of {_esc(str(monitor.get("generated_at", "missing"))[:10])}.</p>'
+    return (_verdict_html(monitor) + dates + _realized_html(monitor) + _apdex_line(monitor.get('accuracy_apdex'))
+            + drift_chart(monitor['series'][-30:], monitor.get('slo') or {}) + breach_chart(monitor) + link)
 
 # %% ../nbs/07a_insights.ipynb #1d0476da
 def _apdex_line(a:dict|None)->str:
@@ -232,15 +662,6 @@ def _apdex_line(a:dict|None)->str:
     return (f'<p class="apdex">Accuracy Apdex <strong>{a["value"]:.2f}</strong> ({a["satisfied"]} of {a["cohorts"]} daily '
             f'cohorts satisfied, {a["tolerating"]} tolerating, {a["frustrated"]} frustrated; {_esc(basis)} against the '
             f'target {a["target"]:g}, floor {a["floor"]:g})</p>')
-
-def _drift_section(monitor:dict|None)->str:
-    if not monitor or not monitor.get('series'):
-        return ('<p class="empty">Monitor data missing. Run <code>churn_monitor --model model.onnx --data DATA --output'
-                ' monitor/</code> and start the service with <code>--monitor monitor/monitor.json</code>.</p>')
-    ok = monitor.get('verdict') == 'ok'
-    verdict = ('<p class="verdict ok">Within the SLO.</p>' if ok else '<p class="verdict breached">SLO breached: '
-               + _esc('; '.join(monitor.get('breaches') or ['see monitor.json'])) + '</p>')
-    return verdict + _apdex_line(monitor.get('accuracy_apdex')) + drift_chart(monitor['series'][-30:], monitor.get('slo') or {})
 
 def _model_section(info:dict)->str:
     windows, metrics = info.get('label_windows') or {}, info.get('test_metrics') or {}
@@ -256,20 +677,36 @@ def _model_section(info:dict)->str:
                                           v in facts if v is not None) + '</dl>'
 
 # %% ../nbs/07a_insights.ipynb #da58ecfd
-def render_page(state, # the service's live state: `scores`, `monitor`, `model_info`, `scorer`
-                query:str|None=None, # a search, if any
+def horizon_of(info:dict, # a model's metadata, with its label windows
+              )->int:
+    "The model's label window in days (90, the default of ChurnConfig, when its metadata does not say)"
+    h = (info.get('label_windows') or {}).get('horizon_days')
+    return int(h) if isinstance(h, (int, float)) and not isinstance(h, bool) and 0 < h < 10_000 else 90
+
+def render_page(state, # the service's live state: scores, monitor, model_info, scorer (history: optional)
+                query:ListQuery|str|None=None, # filters, order and page; a text is a search
                 prefix:str='/insights/churn', # where the page is mounted
+                customer:int|None=None, # whose card to show, if any
                )->str:
     "The insights page as one HTML document"
     info = getattr(state, 'model_info', None) or state.scorer.metadata
+    query = query if isinstance(query, ListQuery) else ListQuery(q=(query or '').strip())
+    scores, horizon, history = state.scores, horizon_of(info), getattr(state, 'history', None)
+    if scores is not None and 'value_at_risk' not in scores: scores = complete_scores(scores)[0]
+    have = scores is not None and len(scores)
+    hit = select_customers(scores, query, horizon) if have and query.q and customer is None else (None, 0)
+    if hit[1] == 1: customer = int(hit[0].customer_id.iloc[0])   # a search that finds one customer opens the card
+    card = (f'<section id="customer"><h2>Customer card</h2>{_customer_card(scores, state.scorer, customer, history, horizon)}'
+            '</section>' if have and customer is not None else '')
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Churn insights</title>
 <link rel="stylesheet" href="{prefix}/insights.css"></head><body>
 <header><h1>Churn insights</h1><form method="post" action="{prefix}/sign-out"><button type="submit">Sign out</button>
 </form></header><main>
-<section id="at-risk"><h2>Most at risk</h2>{_at_risk_section(state.scores, state.scorer, prefix)}</section>
-<section id="search"><h2>Find a customer</h2>{_search_section(state.scores, state.scorer, query, prefix)}</section>
-<section id="drift"><h2>Drift, last 30 days</h2>{_drift_section(state.monitor)}</section>
+<section id="search"><h2>Find customers</h2>{_filter_form(scores if have else pd.DataFrame({'channel': []}), query, prefix, horizon)}</section>
+{card}<section id="at-risk"><h2>Working list</h2>{_list_section(scores, state.scorer, query, prefix, horizon)}</section>
+<section id="history"><h2>Since the previous run</h2>{_history_section(scores, history, prefix, horizon) if have else '<p class="empty">No scores yet.</p>'}</section>
+<section id="trust"><h2>Can the list be trusted?</h2>{_trust_section(state.monitor, scores)}</section>
 <section id="model"><h2>The model</h2>{_model_section(info)}</section>
 </main></body></html>"""
 
@@ -293,23 +730,26 @@ def sign_in_page(prefix:str='/insights/churn', # where the page is mounted
 # %% ../nbs/07a_insights.ipynb #d79f2368
 STYLESHEET = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1a202c;background:#f7fafc}
-header{display:flex;justify-content:space-between;align-items:center;padding:.6rem 1rem;background:#2b6cb0;color:#fff}
-header h1{font-size:1.2rem;margin:0} main{max-width:1100px;margin:0 auto;padding:0 1rem 2rem}
+header{display:flex;justify-content:space-between;align-items:center;padding:.6rem 1rem;background:#1e4e8c;color:#fff}
+header h1{font-size:1.2rem;margin:0} main{max-width:1200px;margin:0 auto;padding:0 1rem 2rem}
 section{background:#fff;border:1px solid #e2e8f0;border-radius:6px;margin:1rem 0;padding:.5rem 1rem 1rem}
 h2{font-size:1.05rem} .scroll{overflow-x:auto} table{border-collapse:collapse;width:100%;font-size:.9rem}
 caption{text-align:left;color:#4a5568;padding:.3rem 0} th,td{padding:.35rem .5rem;border-bottom:1px solid #edf2f7;
-text-align:left;vertical-align:top} td.num,td.prob{text-align:right;white-space:nowrap} .push{color:#c53030}
+text-align:left;vertical-align:top} td.num,td.prob{text-align:right;white-space:nowrap} .push{color:#9b2c2c}
 .muted,.empty{color:#4a5568} .charts{display:flex;flex-wrap:wrap;gap:1rem} .chart{flex:1 1 300px;max-width:520px}
-.verdict.ok{color:#276749} .verdict.breached{color:#c53030;font-weight:bold} dl{display:grid;
-grid-template-columns:max-content 1fr;gap:.2rem 1rem} dt{color:#4a5568} dd{margin:0} .customer{border-top:1px solid
-#e2e8f0;padding-top:.5rem} form.search{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center} input{font:inherit;
-padding:.35rem;min-width:14rem} button{font:inherit;padding:.35rem .8rem} .sign-in{max-width:22rem;margin-top:3rem}
-.sign-in form{display:grid;gap:.5rem} .error{color:#c53030}
-td.email{overflow-wrap:anywhere}
-@media (max-width:700px){main{padding:0 .5rem 1rem} input{min-width:0;flex:1} thead{display:none}
-table,tbody,tr,td{display:block} tr{border-bottom:1px solid #cbd5e0;padding:.4rem 0} td{border:0;padding:.15rem 0;
-text-align:left!important;white-space:normal!important} td::before{content:attr(data-label);display:inline-block;
-min-width:11.5rem;color:#4a5568} caption{display:block}}
+.verdict.ok{color:#22543d} .verdict.watch{color:#744210;font-weight:bold} .verdict.breached{color:#9b2c2c;font-weight:bold}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem} dt{color:#4a5568} dd{margin:0;overflow-wrap:anywhere}
+.customer{border-top:1px solid #e2e8f0;padding-top:.5rem} form.search{display:flex;flex-wrap:wrap;gap:.5rem 1rem;
+align-items:flex-end} .field{display:flex;flex-direction:column;gap:.1rem} input,select{font:inherit;padding:.35rem}
+#q{min-width:16rem} button{font:inherit;padding:.35rem .8rem} .sign-in{max-width:22rem;margin-top:3rem}
+.sign-in form{display:grid;gap:.5rem} .error{color:#9b2c2c} a{color:#1e4e8c} .bands{display:flex;flex-wrap:wrap;gap:0 2rem}
+.bands ul{margin:.3rem 0;padding-left:1.2rem} .pager{display:flex;gap:1.5rem;margin:.5rem 0} .pager a,.csv{padding:.2rem 0}
+td.email,td.name{overflow-wrap:anywhere}
+@media (max-width:700px){main{padding:0 .5rem 1rem} #q,input,select{min-width:0;width:100%} .field{flex:1 1 100%}
+thead{display:none} table,tbody,tr,td{display:block} tr{border-bottom:1px solid #cbd5e0;padding:.4rem 0}
+td{border:0;padding:.15rem 0;text-align:left!important;white-space:normal!important} td::before{content:attr(data-label);
+display:inline-block;min-width:10rem;color:#4a5568} caption{display:block} dl{grid-template-columns:1fr} dd{margin-bottom:.3rem}
+table.outcomes th{display:block}}
 """
 
 # %% ../nbs/07a_insights.ipynb #5e8fb4a6
@@ -369,19 +809,46 @@ def _sign_out_route(app:FastAPI, prefix:str, sessions:Sessions):
         done.delete_cookie(COOKIE, path='/insights', httponly=True, samesite='strict')
         return done
 
+# %% ../nbs/07a_insights.ipynb #40f6d6ee
+def _query_page(app:FastAPI, request:Request, prefix:str)->HTMLResponse:
+    "The page for the request's query parameters; a parameter that cannot be used is a 400 page that names it"
+    params = dict(request.query_params)
+    try:
+        query = list_query(params, max_per_page=200)
+        customer = _int_field('customer', params['customer'], 0, 10**18 - 1) if 'customer' in params else None
+    except ListError as e:
+        return _html(render_page(app.state.churn, None, prefix).replace(
+            '<main>', f'<main><p class="error" role="alert">Not a valid list: {_esc(e)}</p>', 1), 400)
+    return _html(render_page(app.state.churn, query, prefix, customer))
+
+def _csv_response(app:FastAPI, request:Request)->Response:
+    "Every customer of the filtered list, as a CSV attachment named by the score date"
+    state = app.state.churn
+    try: query = list_query(dict(request.query_params))
+    except ListError as e: return Response(f'Not a valid list: {e}\n', 400, media_type='text/plain', headers=_NO_STORE)
+    if state.scores is None: return Response('No scores yet.\n', 503, media_type='text/plain', headers=_NO_STORE)
+    horizon = horizon_of(getattr(state, 'model_info', None) or state.scorer.metadata)
+    rows, _ = select_customers(state.scores, query, horizon, everything=True)
+    day = _score_date(state.scores) or 'undated'
+    return Response(customers_csv(rows, horizon), media_type='text/csv; charset=utf-8', headers={
+        **_NO_STORE, 'Content-Disposition': f'attachment; filename="churn-list-{day}.csv"'})
+
 # %% ../nbs/07a_insights.ipynb #afbfc5ae
-def mount_insights(app:FastAPI, # the service app, with `app.state.churn`
+def mount_insights(app:FastAPI, # the service app, with app.state.churn
                    prefix:str='/insights/churn', # where to serve the page
-                   sessions:Sessions|None=None, # session tokens; a new `Sessions()` when None
+                   sessions:Sessions|None=None, # session tokens; a new Sessions() when None
                   ):
-    "Serve the insights page at `prefix`, behind the service's API keys through a sign-in form and a session cookie"
+    "Serve the page at `prefix` and its CSV, behind the service's API keys through a sign-in form and a session cookie"
     sessions = app.state.insights_sessions = sessions or Sessions()
+    signed_in = lambda request: sessions.valid(request.cookies.get(COOKIE), subjects=app.state.churn.keys.ids)
 
     @app.get(prefix, include_in_schema=False)
-    def insights_page(request:Request, q:str|None=None):
-        if not sessions.valid(request.cookies.get(COOKIE),
-                              subjects=app.state.churn.keys.ids): return _html(sign_in_page(prefix), 401)
-        return _html(render_page(app.state.churn, q, prefix))
+    def insights_page(request:Request):
+        return _query_page(app, request, prefix) if signed_in(request) else _html(sign_in_page(prefix), 401)
+
+    @app.get(prefix + '/customers.csv', include_in_schema=False)
+    def insights_csv(request:Request):
+        return _csv_response(app, request) if signed_in(request) else _html(sign_in_page(prefix), 401)
 
     @app.get(prefix + '/insights.css', include_in_schema=False)
     def insights_stylesheet(): return Response(STYLESHEET, media_type='text/css')

@@ -24,6 +24,8 @@ from pydantic import Strict, WithJsonSchema
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .data import ChurnError, redact
+from .insights import (ListError, complete_scores, customers_csv, horizon_of, list_query, mount_insights,
+                                    read_history, recency_band, risk_band, select_customers)
 from .scoring import ChurnScorer
 
 # %% auto #0
@@ -31,8 +33,8 @@ __all__ = ['log', 'OPEN_PATHS', 'ServeError', 'ApiKeys', 'load_api_keys', 'Reque
            'LoadedModel', 'load_onnx', 'load_promotion', 'model_source', 'ScoresTable', 'load_scores',
            'customer_record', 'load_monitor', 'ChurnState', 'ProbabilityHistogram', 'ServiceMetrics', 'monitor_gauges',
            'SourceCollector', 'AuthLimiter', 'Guard', 'presented_keys', 'read_body', 'predict_rows', 'customer_risk',
-           'row_schema', 'ChurnPrediction', 'churn_mcp', 'create_app', 'BoundedH11', 'churn_serve', 'serve_main',
-           'ServiceProcess']
+           'row_schema', 'at_risk_list', 'listed_records', 'top_response', 'ChurnPrediction', 'churn_mcp', 'create_app',
+           'BoundedH11', 'churn_serve', 'serve_main', 'ServiceProcess']
 
 # %% ../nbs/07_serve.ipynb #011709d2
 class ServeError(ChurnError, ValueError):
@@ -252,6 +254,8 @@ class ScoresTable:
     frame: pd.DataFrame
     position: dict
     by_risk: np.ndarray
+    absent: tuple = () # columns of the working list that the file lacks and that cannot be computed
+    history: pd.DataFrame|None = None # the runs churn_score kept beside the table, oldest first
 
 def _read_table(path:Path)->pd.DataFrame:
     "The table at `path` (CSV by its suffix, else Parquet), or a one-line `ServeError`"
@@ -276,9 +280,11 @@ def load_scores(path)->ScoresTable:
                          f"(first at row {int(np.flatnonzero(bad)[0])}); every row needs a customer id")
     if ids.duplicated().any(): raise ServeError(f"{path}: customer {int(ids[ids.duplicated()].iloc[0])} appears more than once")
     p = pd.to_numeric(df.churn_probability, errors='coerce').to_numpy(np.float64)   # a missing score sorts last
-    ids = ids.to_numpy(np.int64)
+    ids, (df, absent) = ids.to_numpy(np.int64), complete_scores(df.assign(customer_id=ids.astype(np.int64)))
+    try: history = read_history(path)
+    except Exception as e: raise ServeError(f"{path}: its history has an unreadable run ({str(e)[:200]})") from None
     return ScoresTable(df, dict(zip(ids.tolist(), range(len(df)))),
-                       np.lexsort((ids, np.where(np.isnan(p), np.inf, -p))))
+                       np.lexsort((ids, np.where(np.isnan(p), np.inf, -p))), absent, history)
 
 # %% ../nbs/07_serve.ipynb #316d31ee
 def _jsonable(v):
@@ -298,7 +304,8 @@ def _jsonable(v):
 def customer_record(t:ScoresTable, i:int)->dict:
     "Row `i` of the scores table as JSON: the customer, the score and, under `features`, the features"
     row = {str(c): _jsonable(v) for c, v in t.frame.iloc[i].items()}
-    base = ('customer_id', 'email', 'cutoff', 'churn_probability', 'model_version')
+    base = ('customer_id', 'email', 'name', 'channel', 'city', 'cutoff', 'churn_probability', 'revenue_365d',
+            'value_at_risk', 'model_version')
     return {**{c: row.pop(c) for c in base if c in row}, 'features': row}
 
 # %% ../nbs/07_serve.ipynb #7b93472f
@@ -408,6 +415,8 @@ ChurnState.scores_table = property(lambda self: self._scores.value if self._scor
                                    doc="The indexed `ScoresTable`, or None")
 ChurnState.scores = property(lambda self: self._scores.value.frame if self._scores else None,
                              doc="The scores table (interface 4), or None")
+ChurnState.history = property(lambda self: self._scores.value.history if self._scores else None,
+                              doc="The runs churn_score kept beside the scores table, as one history_frame, or None")
 ChurnState.monitor = property(lambda self: self._monitor.value if self._monitor else None,
                               doc="monitor.json (interface 5), or None")
 _NO_KEYS = ApiKeys([])
@@ -707,9 +716,20 @@ _DOCS = {'predict': {200: _J({'type': 'object', 'required': ['model_version', 'p
              422: _J(_ERR, 'A row that cannot be scored, named by row and field')},
          'customer': {200: _J(_CUSTOMER, 'The customer'), 404: _J(_ERR, 'Not in the scores table'),
                       422: _J(_ERR, 'Not an id')},
-         'top': {200: _J({'type': 'object', 'properties': {'customers': {'type': 'array', 'items': _CUSTOMER}}},
-                         'Highest first'),
-                 422: _J(_ERR, 'n out of range')}}
+         'top_parameters': [{'name': n, 'in': 'query', 'required': False, 'schema': s} for n, s in {
+             'n': {'type': 'integer', 'minimum': 1, 'maximum': 1000, 'default': 10},
+             'page': {'type': 'integer', 'minimum': 1, 'maximum': 100_000, 'default': 1},
+             'order_by': {'enum': ['probability', 'value'], 'default': 'probability'},
+             'risk': {'enum': ['', 'high', 'medium', 'low']}, 'recency': {'enum': ['', 'buying', 'lapsing', 'gone']},
+             'channel': {'type': 'string', 'maxLength': 100}, 'city': {'type': 'string', 'maxLength': 100},
+             'q': {'type': 'string', 'maxLength': 200}, 'format': {'enum': ['', 'json', 'csv']}}.items()],
+         'top': {200: {'description': 'A page of the list, highest first; text/csv with Accept: text/csv or format=csv',
+                       'content': {'application/json': {'schema': {'type': 'object', 'properties': {
+                           'total': {'type': 'integer'}, 'page': {'type': 'integer'}, 'n': {'type': 'integer'},
+                           'order_by': {'type': 'string'}, 'absent': {'type': 'array', 'items': {'type': 'string'}},
+                           'customers': {'type': 'array', 'items': _CUSTOMER}}}},
+                                   'text/csv': {'schema': {'type': 'string'}}}},
+                 422: _J(_ERR, 'A parameter that cannot be used, named with its value')}}
 
 # %% ../nbs/07_serve.ipynb #62f70879
 def _openapi(app:FastAPI, names, max_rows:int):
@@ -728,6 +748,7 @@ def _openapi(app:FastAPI, names, max_rows:int):
             'properties': {'rows': {'type': 'array', 'minItems': 1, 'maxItems': max_rows, 'items': row_schema(names)}}}
     doc['paths']['/v1/churn/predict']['post']['requestBody'] = {'required': True,
                                                                 'content': {'application/json': {'schema': body}}}
+    doc['paths']['/v1/churn/top']['get']['parameters'] = _DOCS['top_parameters']   # what the route checks itself
     doc['paths']['/metrics']['get']['responses']['200'] = {'description': 'Prometheus text format',
                                                            'content': {'text/plain': {'schema': {'type': 'string'}}}}
     app.openapi_schema = doc
@@ -752,11 +773,53 @@ def _api_routes(app:FastAPI, state:ChurnState, metrics:ServiceMetrics, max_rows:
         rec = customer_risk(state, customer_id)
         return _json_response(rec) if rec else _json_response({'detail': f"customer {customer_id} is not in the scores table"}, 404)
 
-    @app.get('/v1/churn/top', summary='The customers most at risk', responses=_DOCS['top'])
-    async def top(n:int=Query(10, ge=1, le=1000)):
-        t = state.scores_table
-        if t is None: raise RequestError("no scores table: start the service with --scores", 503)
-        return _json_response({'customers': [customer_record(t, int(i)) for i in t.by_risk[:n]]})
+    @app.get('/v1/churn/top', summary='The working list: customers at risk, filtered, ordered, a page at a time',
+             responses=_DOCS['top'])
+    async def top(request:Request, n:str='10', page:str='1', order_by:str='probability', risk:str='', recency:str='',
+                  channel:str='', city:str='', q:str='', format:str=''):
+        return top_response(state, dict(request.query_params), request.headers.get('accept', ''))
+
+# %% ../nbs/07_serve.ipynb #3874ddaf
+def at_risk_list(state:ChurnState, # the service's state
+                 params:dict, # n, page, order_by, risk, recency, channel, city, q (text, as in a URL)
+                 max_n:int=1000, # the largest page
+                 order_by:str='probability', # the order when params do not name one
+                )->tuple:
+    "The customers of the working list that `params` ask for, how many match in all, and the `ListQuery`"
+    t = state.scores_table
+    if t is None: raise RequestError("no scores table: start the service with --scores", 503)
+    wanted = {('per_page' if k == 'n' else k): v for k, v in params.items() if k != 'per_page'}
+    try: query = list_query(wanted, max_per_page=max_n, order_by=order_by, per_page=10)
+    except ListError as e: raise RequestError(str(e).replace('per_page:', 'n:', 1), 422) from None
+    rows, total = select_customers(t.frame, query, horizon_of(state.model_info))
+    return rows, total, query
+
+# %% ../nbs/07_serve.ipynb #08d98fcb
+def listed_records(state:ChurnState, # the service's state
+                   rows:pd.DataFrame, # customers of its scores table, from at_risk_list
+                  )->list:
+    "Each customer as `customer_record`, with its risk band and recency band"
+    t, horizon = state.scores_table, horizon_of(state.model_info)
+    bands = zip(risk_band(rows.churn_probability), recency_band(rows.days_since_last_order, horizon))
+    return [{**customer_record(t, t.position[int(c)]), 'risk_band': r, 'recency_band': b}
+            for c, (r, b) in zip(rows.customer_id, bands)]
+
+# %% ../nbs/07_serve.ipynb #2a586a0e
+def _wants_csv(accept:str)->bool: return 'text/csv' in accept.lower() and 'application/json' not in accept.lower()
+
+def top_response(state:ChurnState, # the service's state
+                 params:dict, # the query parameters of the request
+                 accept:str='', # its Accept header
+                )->Response:
+    "The answer of /v1/churn/top: a page of the list as JSON, or as CSV when asked for"
+    fmt = str(params.pop('format', '') or '').strip().lower()
+    if fmt not in ('', 'json', 'csv'): raise RequestError(f"format: expected json or csv, got {fmt[:40]!r}", 422)
+    csv = fmt == 'csv' or (not fmt and _wants_csv(accept))
+    rows, total, query = at_risk_list(state, params)
+    if csv: return Response(customers_csv(rows, horizon_of(state.model_info)), media_type='text/csv; charset=utf-8',
+                            headers={'Content-Disposition': 'attachment; filename="churn-top.csv"'})
+    return _json_response({'total': total, 'page': query.page, 'n': query.per_page, 'order_by': query.order_by,
+                           'absent': list(state.scores_table.absent), 'customers': listed_records(state, rows)})
 
 # %% ../nbs/07_serve.ipynb #d9781433
 def _readiness(state:ChurnState, request:Request)->Response:
@@ -796,6 +859,22 @@ def _ops_routes(app:FastAPI, state:ChurnState, metrics:ServiceMetrics):
         for w in state.sources: metrics.reloads.labels(w.name).set(w.loads)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+# %% ../nbs/07_serve.ipynb #7260f23a
+_SEGMENT = 'segment: a recency band, buying (last order within a third of the label window), lapsing, or gone (beyond it)'
+
+def _at_risk_tool(mcp, state:ChurnState, ToolError):
+    "The MCP tool at_risk_customers: the working list of /v1/churn/top, with the same bounds and errors"
+    @mcp.tool(description='The working list of customers at risk, by value at risk (probability times 365-day revenue) '
+              f'or probability, highest first; {_SEGMENT}; risk: high (90% or more), medium, low; at most 1000 a page',
+              structured_output=True)
+    def at_risk_customers(segment:str='', limit:Annotated[int, Strict()]=10, order_by:str='value', risk:str='',
+                          channel:str='', city:str='', page:Annotated[int, Strict()]=1)->dict[str, Any]:
+        params = {'recency': segment, 'n': limit, 'order_by': order_by, 'risk': risk, 'channel': channel,
+                  'city': city, 'page': page}
+        try: rows, total, _ = at_risk_list(state, params, 1000, 'value')
+        except RequestError as e: raise ToolError(str(e).replace('recency:', 'segment:', 1).replace('n:', 'limit:', 1)) from None
+        return _jsonable({'total': total, 'customers': listed_records(state, rows)})
+
 # %% ../nbs/07_serve.ipynb #cd91f81e
 class ChurnPrediction(TypedDict):
     "What `predict_churn` returns: the version of the model that scored, and one probability per row"
@@ -803,7 +882,7 @@ class ChurnPrediction(TypedDict):
     probabilities: list[float]
 
 def churn_mcp(state:ChurnState, metrics:ServiceMetrics|None=None, max_rows:int=10_000):
-    "An MCP server with the tools `predict_churn` and `customer_churn_risk` on `state`"
+    "An MCP server with the tools `predict_churn`, `customer_churn_risk` and `at_risk_customers` on `state`"
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ToolError   # its message reaches the client; other errors are hidden as crashes
     metrics, names = metrics or ServiceMetrics(), state.scorer.feature_names
@@ -827,6 +906,7 @@ def churn_mcp(state:ChurnState, metrics:ServiceMetrics|None=None, max_rows:int=1
         except RequestError as e: raise ToolError(str(e)) from None
         if rec is None: raise ToolError(f"customer {customer_id} is not in the scores table")
         return _jsonable(rec)
+    _at_risk_tool(mcp, state, ToolError)
     return mcp
 
 # %% ../nbs/07_serve.ipynb #1a2f7289
@@ -871,8 +951,7 @@ def create_app(model, # the model: an `.onnx` file, `models:/...`, a `promotion.
     app.add_middleware(Guard, fastapi_app=app, state=state, metrics=metrics, max_body_bytes=max_body_bytes,
                        body_timeout=body_timeout, limiter=app.state.auth_limiter)
     app.state.own_auth_prefixes = ()   # routes that check keys themselves (the insights sign-in form and session cookie)
-    from mirador_churn.insights import mount_insights   # the insights page (07a_insights) checks keys itself
-    mount_insights(app)
+    mount_insights(app)   # the insights page (07a_insights) checks keys itself
     app.state.own_auth_prefixes += ('/insights/churn',)
     app.openapi = lambda: _openapi(app, state.scorer.feature_names, max_rows)
     return app

@@ -8,7 +8,8 @@ from mirador_churn.features import FEATURES, ChurnConfig, build_features, build_
 from mirador_churn.model import TrainConfig, evaluate, predict_proba, train_model
 from mirador_churn.scoring import ChurnScorer
 
-COLUMNS = ['customer_id', 'email', 'cutoff', 'churn_probability', 'model_version', *FEATURES]   # PLAN.md interface 4
+COLUMNS = ['customer_id', 'email', 'cutoff', 'churn_probability', 'model_version', *FEATURES,   # PLAN.md interface 4
+           'name', 'channel', 'city', 'revenue_365d', 'value_at_risk']                        # the working list's (issue 23)
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
@@ -47,6 +48,28 @@ def test_churn_score_writes_the_scores_table(trained):
     counts = [int(n.replace(',', '')) for n in __import__('re').findall(r'([\d,]+) (?:with no order|signed up)', second)]
     assert second.startswith('not eligible, not scored: ') and sum(counts) == len(ds.customers) - len(scores), second
     assert 'models:/mirador-churn@champion' in r.stdout, 'a local file must not be taken for the champion'
+    # the working list's columns: the customer's own text, trailing revenue, and value at risk = probability x revenue
+    known = ds.customers.set_index('customer_id').loc[scores.customer_id]
+    for c in ('name', 'channel', 'city'): assert scores[c].fillna('').tolist() == known[c].fillna('').str.strip().tolist(), c
+    assert (scores.revenue_365d == scores.total_revenue_365d).all()
+    np.testing.assert_allclose(scores.value_at_risk, scores.churn_probability.astype(float) * scores.revenue_365d, rtol=1e-6)
+    assert scores.value_at_risk.max() > 0 and not scores.value_at_risk.isna().any()
+
+def test_churn_score_keeps_a_bounded_history(trained, tmp_path):
+    "Each run lands in NAME.history beside the output, newest --history runs kept; --history 0 keeps none"
+    d, ds, model, path = trained
+    for at in ('2025-06-30', '2025-09-30', '2025-12-31'): score(path, d / 'data', tmp_path / 'scores.parquet', '--cutoff', at, '--history', '2')
+    kept = sorted(p.name for p in (tmp_path / 'scores.history').iterdir())
+    assert [k[:10] for k in kept] == ['2025-09-30', '2025-12-31'], kept          # the oldest run is gone
+    last = pd.read_parquet(tmp_path / 'scores.history' / kept[-1])
+    now = pd.read_parquet(tmp_path / 'scores.parquet')
+    assert list(last.columns) == ['customer_id', 'cutoff', 'churn_probability', 'value_at_risk', 'days_since_last_order', 'model_version']
+    assert last.customer_id.tolist() == now.customer_id.tolist() and (last.churn_probability == now.churn_probability).all()
+    score(path, d / 'data', tmp_path / 'none.parquet', '--history', '0')
+    assert not (tmp_path / 'none.history').exists()
+    r = score(path, d / 'data', tmp_path / 'bad.parquet', '--history', '-1', check=False)
+    assert r.returncode == 2 and r.stderr.strip() == 'churn_score: error: --history -1: expected 0 (no history) or more runs to keep', r.stderr
+    assert not (tmp_path / 'bad.parquet').exists()
 
 def test_churn_score_at_a_cutoff_and_as_csv(trained):
     d, ds, model, path = trained

@@ -9,6 +9,7 @@ from mirador_churn.features import FEATURES, ChurnConfig, build_features, build_
 from mirador_churn.model import TrainConfig, evaluate, predict_proba, train_model
 from mirador_churn.scoring import ChurnScorer
 from mirador_churn.serve import ChurnState, ServeError, ServiceProcess, sha256_file
+from mirador_churn.insights import ListQuery, complete_scores, select_customers
 
 KEY, FILE_KEY = 'test-key-0123456789abcdef', 'file-key-abcdefghijklmnop'
 SERVE = [sys.executable, '-c', 'from mirador_churn.serve import serve_main; serve_main()']
@@ -85,6 +86,34 @@ def test_customer_top_and_model(svc, files):
     assert m['onnx_sha256'] == sha256_file(files['a'])
     assert svc.http.get('/v1/churn/monitor').json()['verdict'] == 'ok'
 
+def test_top_is_the_working_list(svc, files):
+    "Paging, filters, value ordering and CSV through /v1/churn/top, against the list computed from the scores file"
+    s = complete_scores(files['scores'])[0]
+    r = svc.http.get('/v1/churn/top', params={'n': 7, 'page': 2, 'order_by': 'value', 'risk': 'low'})
+    body, (rows, total) = r.json(), select_customers(s, ListQuery(risk='low', order_by='value', per_page=7, page=2))
+    assert r.status_code == 200 and body['total'] == total > 14 and (body['page'], body['n']) == (2, 7)
+    assert [c['customer_id'] for c in body['customers']] == rows.customer_id.tolist()
+    assert body['absent'] == ['name', 'channel', 'city']          # this table has the older layout; value is computed
+    for c in body['customers']:
+        assert c['risk_band'] == 'low' and c['name'] is None
+        assert abs(c['value_at_risk'] - c['churn_probability'] * c['features']['total_revenue_365d']) < 1e-3
+    values = [c['value_at_risk'] for c in body['customers']]
+    assert values == sorted(values, reverse=True)
+    csv = svc.http.get('/v1/churn/top', params={'n': 1000, 'recency': 'gone'}, headers={'Accept': 'text/csv'})
+    assert csv.headers['content-type'].startswith('text/csv'), csv.headers
+    back = pd.read_csv(__import__('io').StringIO(csv.text))
+    gone, n_gone = select_customers(s, ListQuery(recency='gone', order_by='probability', per_page=1000))
+    assert n_gone > 0 and back.customer_id.tolist() == gone.customer_id.tolist() and (back.recency_band == 'gone').all()
+    assert svc.http.get('/v1/churn/top', params={'format': 'csv', 'n': 3}).text.count('\n') == 4   # header and 3 rows
+    for params, detail in [({'n': 5000}, "n: expected an integer from 1 to 1,000, got '5000'"),
+                           ({'n': 1001, 'format': 'csv'}, "n: expected an integer from 1 to 1,000, got '1001'"),
+                           ({'risk': 'severe'}, "risk: expected one of high, medium, low, got 'severe'"),
+                           ({'order_by': 'age'}, "order_by: expected one of value, probability, got 'age'"),
+                           ({'format': 'xml'}, "format: expected json or csv, got 'xml'"),
+                           ({'q': 'x' * 201}, 'q: at most 200 characters, got 201')]:
+        bad = svc.http.get('/v1/churn/top', params=params)
+        assert (bad.status_code, bad.json()) == (422, {'detail': detail}), (params, bad.text)
+
 def test_keys(svc, files):
     url = svc.url + '/v1/churn/top'
     assert httpx.get(url).status_code == 401
@@ -148,9 +177,18 @@ def test_mcp_over_http(svc, files):
             pred = (await c.call_tool('predict_churn', {'rows': [row, row]})).structured_content
             bad = await c.call_tool('predict_churn', {'rows': [{**row, 'cart_diversity': 'x'}]})
             missing = await c.call_tool('customer_churn_risk', {'customer_id': 999999999})
-            return names, risk, pred, bad, missing
-    with concurrent.futures.ThreadPoolExecutor(1) as ex: names, risk, pred, bad, missing = ex.submit(asyncio.run, session(KEY)).result()
-    assert names == ['customer_churn_risk', 'predict_churn']
+            listed = (await c.call_tool('at_risk_customers', {'segment': 'lapsing', 'limit': 4})).structured_content
+            wrong = await c.call_tool('at_risk_customers', {'segment': 'asleep'})
+            too_many = await c.call_tool('at_risk_customers', {'limit': 1001})
+            return names, risk, pred, bad, missing, (listed, wrong, too_many)
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        names, risk, pred, bad, missing, (listed, wrong, too_many) = ex.submit(asyncio.run, session(KEY)).result()
+    assert names == ['at_risk_customers', 'customer_churn_risk', 'predict_churn']
+    rows, total = select_customers(complete_scores(files['scores'])[0], ListQuery(recency='lapsing', per_page=4))
+    assert listed['total'] == total > 4 and [c['customer_id'] for c in listed['customers']] == rows.customer_id.tolist()
+    assert {c['recency_band'] for c in listed['customers']} == {'lapsing'}
+    assert wrong.is_error and "segment: expected one of buying, lapsing, gone, got 'asleep'" in wrong.content[0].text
+    assert too_many.is_error and "limit: expected an integer from 1 to 1,000, got '1001'" in too_many.content[0].text
     assert risk['customer_id'] == cid and risk['churn_probability'] == float(files['scores'].churn_probability.iloc[0])
     assert len(pred['probabilities']) == 2 and pred['model_version'] in (files['version_a'], files['version_b'])
     assert bad.is_error and 'row 0, field cart_diversity: expected a number' in bad.content[0].text
@@ -166,7 +204,7 @@ def test_mcp_over_stdio(files):
         async with Client(server) as c:
             return sorted(t.name for t in (await c.list_tools()).tools), (await c.call_tool('customer_churn_risk', {'customer_id': cid})).structured_content
     with concurrent.futures.ThreadPoolExecutor(1) as ex: names, risk = ex.submit(asyncio.run, session()).result()
-    assert names == ['customer_churn_risk', 'predict_churn'] and risk['customer_id'] == cid
+    assert names == ['at_risk_customers', 'customer_churn_risk', 'predict_churn'] and risk['customer_id'] == cid
 
 def test_model_swap_under_load(svc, files):
     "8 clients predict while the model file is replaced (A→B): no request fails, each answer matches the version it names"

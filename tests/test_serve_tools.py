@@ -54,11 +54,12 @@ def inspector(url, *args, key=None, home):
     env = {**os.environ, 'HOME': str(home), 'MCP_CATALOG_PATH': str(home / 'mcp.json'), 'NO_COLOR': '1'}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
 
-def test_mcp_inspector_lists_and_calls_both_tools(svc, files, tmp_path):
+def test_mcp_inspector_lists_and_calls_the_tools(svc, files, tmp_path):
     listed = inspector(svc.url, '--method', 'tools/list', key=KEY, home=tmp_path)
     assert listed.returncode == 0, listed.stdout[-2000:] + listed.stderr[-2000:]
     tools = {t['name']: t for t in json.loads(listed.stdout)['tools']}
-    assert set(tools) == {'predict_churn', 'customer_churn_risk'}
+    assert set(tools) == {'predict_churn', 'customer_churn_risk', 'at_risk_customers'}
+    assert set(tools['at_risk_customers']['inputSchema']['properties']) >= {'segment', 'limit', 'order_by', 'risk'}
     assert list(tools['predict_churn']['inputSchema']['properties']['rows']['items']['properties'])[:2] == ['days_since_last_order', 'total_revenue_30d']
     s = files['scores']
     cid = int(s[s.email.isna()].customer_id.iloc[0])   # a customer without an e-mail
@@ -73,6 +74,11 @@ def test_mcp_inspector_lists_and_calls_both_tools(svc, files, tmp_path):
     assert pred.returncode == 0, pred.stdout[-2000:] + pred.stderr[-2000:]
     probs = json.loads(pred.stdout)['structuredContent']['probabilities']
     assert len(probs) == 2 and 0 <= probs[0] <= 1 and probs[0] == probs[1]
+    listed = inspector(svc.url, '--method', 'tools/call', '--tool-name', 'at_risk_customers', '--tool-arg', 'segment=lapsing',
+                       '--tool-arg', 'limit=3', key=KEY, home=tmp_path)
+    assert listed.returncode == 0, listed.stdout[-2000:] + listed.stderr[-2000:]
+    page = json.loads(listed.stdout)['structuredContent']
+    assert len(page['customers']) == 3 and page['total'] >= 3 and {c['recency_band'] for c in page['customers']} == {'lapsing'}
 
 def test_mcp_inspector_is_refused_without_a_key(svc, tmp_path):
     for key in (None, 'wrong-key-0123456789abcdef'):
