@@ -412,7 +412,8 @@ def _bars(title:str, items:list, alert:float)->str:
         y = 22 + 18 * i
         bad = counts and _finite(v) and v >= alert
         bar = (f'<rect class="bar{" alert" if bad else ""}" x="{lw}" y="{y}" width="{x(v) - lw:.1f}" height="12" '
-               f'fill="{ALERT_RED if bad else LINE_BLUE if counts else "#718096"}"><title>{_esc(label)}: {v:.3f}</title></rect>'
+               f'fill="{ALERT_RED if bad else LINE_BLUE if counts else "#718096"}">'
+               f'<title>{_esc(label)}: {v:.3f}</title></rect>'
                f'<text x="{x(v) + 3:.1f}" y="{y + 10}" font-size="9">{v:.2f}</text>'
                if _finite(v) else f'<text x="{lw}" y="{y + 10}" font-size="9">missing</text>')
         out.append(f'<text x="{lw - 4}" y="{y + 10}" font-size="9" text-anchor="end">{_esc(label)}</text>{bar}')
@@ -506,8 +507,8 @@ def _options(name:str, choices:dict, chosen:str)->str:
     "A labelled select of `choices` (value to words), with All first"
     opts = ''.join(f'<option value="{_esc(k)}"{" selected" if k == chosen else ""}>{_esc(v)}</option>'
                    for k, v in {'': 'All', **choices}.items())
-    label = _esc(name.replace('_', ' ').capitalize())
-    return f'<span class="field"><label for="{name}">{label}</label><select id="{name}" name="{name}">{opts}</select></span>'
+    label = f'<label for="{name}">{_esc(name.replace("_", " ").capitalize())}</label>'
+    return f'<span class="field">{label}<select id="{name}" name="{name}">{opts}</select></span>'
 
 def _filter_form(scores:pd.DataFrame, query:ListQuery, prefix:str, horizon:int)->str:
     "The search and filters, as a GET form: every list is a bookmarkable URL"
@@ -561,9 +562,9 @@ def _list_section(scores, scorer, query:ListQuery, prefix:str, horizon:int)->str
     rows, total = select_customers(scores, query, horizon)
     cutoff = _score_date(scores) or 'an unknown date'
     order = 'value at risk' if query.order_by == 'value' else 'churn probability'
-    table = (_customers_table(rows, feature_push(scorer, rows, typical_values(scores)),
-                              f'{total:,} of {len(scores):,} customers scored at {cutoff} match, by {order}, highest first',
-                              prefix, query, horizon) if len(rows) else '<p class="empty">No customer matches these filters.</p>')
+    caption = f'{total:,} of {len(scores):,} customers scored at {cutoff} match, by {order}, highest first'
+    table = (_customers_table(rows, feature_push(scorer, rows, typical_values(scores)), caption, prefix, query, horizon)
+             if len(rows) else '<p class="empty">No customer matches these filters.</p>')
     return _band_summary(scores, prefix, horizon) + _pager(prefix, query, total) + table
 
 # %% ../nbs/07a_insights.ipynb #6ff508c5
@@ -696,16 +697,19 @@ def render_page(state, # the service's live state: scores, monitor, model_info, 
     have = scores is not None and len(scores)
     hit = select_customers(scores, query, horizon) if have and query.q and customer is None else (None, 0)
     if hit[1] == 1: customer = int(hit[0].customer_id.iloc[0])   # a search that finds one customer opens the card
-    card = (f'<section id="customer"><h2>Customer card</h2>{_customer_card(scores, state.scorer, customer, history, horizon)}'
-            '</section>' if have and customer is not None else '')
+    card = (f'<section id="customer"><h2>Customer card</h2>'
+            f'{_customer_card(scores, state.scorer, customer, history, horizon)}</section>'
+            if have and customer is not None else '')
+    form = _filter_form(scores if have else pd.DataFrame({'channel': []}), query, prefix, horizon)
+    runs = _history_section(scores, history, prefix, horizon) if have else '<p class="empty">No scores yet.</p>'
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Churn insights</title>
 <link rel="stylesheet" href="{prefix}/insights.css"></head><body>
 <header><h1>Churn insights</h1><form method="post" action="{prefix}/sign-out"><button type="submit">Sign out</button>
 </form></header><main>
-<section id="search"><h2>Find customers</h2>{_filter_form(scores if have else pd.DataFrame({'channel': []}), query, prefix, horizon)}</section>
+<section id="search"><h2>Find customers</h2>{form}</section>
 {card}<section id="at-risk"><h2>Working list</h2>{_list_section(scores, state.scorer, query, prefix, horizon)}</section>
-<section id="history"><h2>Since the previous run</h2>{_history_section(scores, history, prefix, horizon) if have else '<p class="empty">No scores yet.</p>'}</section>
+<section id="history"><h2>Since the previous run</h2>{runs}</section>
 <section id="trust"><h2>Can the list be trusted?</h2>{_trust_section(state.monitor, scores)}</section>
 <section id="model"><h2>The model</h2>{_model_section(info)}</section>
 </main></body></html>"""
@@ -740,7 +744,8 @@ text-align:left;vertical-align:top} td.num,td.prob{text-align:right;white-space:
 .verdict.ok{color:#22543d} .verdict.watch{color:#744210;font-weight:bold} .verdict.breached{color:#9b2c2c;font-weight:bold}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem} dt{color:#4a5568} dd{margin:0;overflow-wrap:anywhere}
 .customer{border-top:1px solid #e2e8f0;padding-top:.5rem} form.search{display:flex;flex-wrap:wrap;gap:.5rem 1rem;
-align-items:flex-end} .field{display:flex;flex-direction:column;gap:.1rem} input,select{font:inherit;padding:.35rem}
+align-items:flex-end} .field{display:flex;flex-direction:column;gap:.1rem} input,select{font:inherit;padding:.35rem;
+box-sizing:border-box}
 #q{min-width:16rem} button{font:inherit;padding:.35rem .8rem} .sign-in{max-width:22rem;margin-top:3rem}
 .sign-in form{display:grid;gap:.5rem} .error{color:#9b2c2c} a{color:#1e4e8c} .bands{display:flex;flex-wrap:wrap;gap:0 2rem}
 .bands ul{margin:.3rem 0;padding-left:1.2rem} .pager{display:flex;gap:1.5rem;margin:.5rem 0} .pager a,.csv{padding:.2rem 0}
