@@ -12,7 +12,7 @@ import pandas as pd
 import onnxruntime as ort
 
 # %% auto #0
-__all__ = ['CONTRACT_VERSION', 'CONTRACT', 'ScoringError', 'ChurnScorer', 'feature_matrix']
+__all__ = ['CONTRACT_VERSION', 'CONTRACT', 'ScoringError', 'onnx_session', 'ChurnScorer', 'feature_matrix']
 
 # %% ../nbs/03a_scoring.ipynb #5463720e
 CONTRACT_VERSION = '1'   # raised whenever the input or the output below changes meaning
@@ -30,8 +30,10 @@ def _rows(mask, limit=5)->str:
     return f"{len(idx):,} row{'s' if len(idx) != 1 else ''} ({'row' if len(idx) == 1 else 'rows'} {shown})"
 
 # %% ../nbs/03a_scoring.ipynb #20a01ece
-def _session(path, threads:int)->ort.InferenceSession:
-    "An onnxruntime session on `path`, or a `ScoringError` saying why it is not a model"
+def onnx_session(path, # an ONNX file
+                 threads:int, # onnxruntime intra-op threads
+                )->ort.InferenceSession:
+    "An onnxruntime session on the CPU for path, or a ScoringError saying why it is not a model"
     opts = ort.SessionOptions()
     opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -40,6 +42,9 @@ def _session(path, threads:int)->ort.InferenceSession:
     except Exception as e:
         why = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}" if str(e) else type(e).__name__
         raise ScoringError(f"{path}: not a loadable ONNX model ({why})") from None
+
+# %% ../nbs/03a_scoring.ipynb #d9862bb3
+_session = onnx_session   # the old name, which 08_promote still imports (to go when it imports onnx_session)
 
 # %% ../nbs/03a_scoring.ipynb #6a573cd4
 def _check_metadata(path, meta:dict)->tuple:
@@ -118,7 +123,7 @@ class ChurnScorer:
             )->ChurnScorer:
         "Open the model at `path` and check the contract and, on a probe batch, that it returns probabilities"
         if not Path(path).is_file(): raise ScoringError(f"{path}: no such file")
-        session = _session(path, threads)
+        session = onnx_session(path, threads)
         names = _check_metadata(path, session.get_modelmeta().custom_metadata_map)
         _check_graph(path, session, len(names))
         probe = np.repeat(np.asarray(_PROBE_VALUES, np.float32)[:, None], len(names), axis=1)

@@ -20,8 +20,8 @@ from .sql import (DatabaseError, check_columns, db_error_line, email_class_sql, 
 
 # %% auto #0
 __all__ = ['SPARK_PREFIX', 'SPARK_LOG', 'MAX_CATEGORIES', 'SAMPLE_ROWS', 'is_spark_url', 'spark_session', 'read_parquet_tables',
-           'check_spark_tables', 'spark_table_sql', 'spark_training_frame', 'spark_feature_frame', 'plan_outline',
-           'spark_training_table', 'spark_features', 'spark_facts', 'spark_scores', 'spark_write_table',
+           'check_spark_tables', 'spark_table_sql', 'open_spark_source', 'spark_training_frame', 'spark_feature_frame',
+           'plan_outline', 'spark_training_table', 'spark_features', 'spark_facts', 'spark_scores', 'spark_write_table',
            'spark_training_sample', 'spark_write_scores']
 
 # %% ../nbs/05a_spark.ipynb #3c206bf4
@@ -252,8 +252,9 @@ SELECT customer_id, cutoff, dsl AS days_since_last_order, rev30 AS total_revenue
 FROM x WHERE nact > 0 AND signup < cutoff"""
 
 # %% ../nbs/05a_spark.ipynb #af6967e7
-def _source(url_or_session)->tuple:
-    "The session, whether `order_items` is there, the first order, the data end, and the source's name for messages"
+def open_spark_source(url_or_session, # spark:PATH, or a SparkSession with the tables registered
+                     )->tuple:
+    "The session, whether order_items is there, the first order, the data end, and the source's name for messages"
     if is_spark_url(url_or_session):
         where = redact(url_or_session)
         spark = spark_session()
@@ -263,6 +264,9 @@ def _source(url_or_session)->tuple:
     items = check_spark_tables(spark, where)
     return (spark, items, *_spark_bounds(spark, where), where)
 
+# %% ../nbs/05a_spark.ipynb #a925fb60
+_source = open_spark_source   # the old name, which 04a_pipeline still imports (to go when it imports the new)
+
 # %% ../nbs/05a_spark.ipynb #cc8d040b
 def spark_training_frame(url_or_session, # `spark:PATH` or a SparkSession with the tables registered
                          cfg:ChurnConfig|None=None, # windows
@@ -271,7 +275,7 @@ def spark_training_frame(url_or_session, # `spark:PATH` or a SparkSession with t
                         ):
     "A lazy Spark DataFrame of `build_training_table`'s rows at every cutoff, computed in one pass"
     cfg = cfg or ChurnConfig()
-    spark, items, first, end, where = _source(url_or_session)
+    spark, items, first, end, where = open_spark_source(url_or_session)
     cutoffs = sorted(map(pd.Timestamp, cutoffs if cutoffs is not None else default_cutoffs(end, cfg, n=1)))
     for c in cutoffs: _check_cutoff(first, end, c, cfg, labelled=labels)
     return spark.sql(spark_table_sql(cfg, cutoffs, _categories(spark, where) if items else [], labels))
@@ -283,7 +287,7 @@ def spark_feature_frame(url_or_session, # `spark:PATH` or a SparkSession with th
                        ):
     "A lazy Spark DataFrame of the rows of `build_features` (or, with `labels`, `build_training_table`) at `cutoff`"
     cfg = cfg or ChurnConfig()
-    if cutoff is None and cfg.cutoff is None: cutoff = _source(url_or_session)[3]
+    if cutoff is None and cfg.cutoff is None: cutoff = open_spark_source(url_or_session)[3]
     return spark_training_frame(url_or_session, cfg, [cutoff if cutoff is not None else cfg.cutoff], labels)
 
 # %% ../nbs/05a_spark.ipynb #a1f0c013
@@ -331,7 +335,7 @@ def spark_features(url_or_session, # `spark:PATH` or a SparkSession with the tab
 def spark_facts(url_or_session, # `spark:PATH` or a SparkSession with the tables registered
                )->dict:
     "Row counts of `customers` and `orders`, the first order and the end of the data"
-    spark, _, first, end, where = _source(url_or_session)
+    spark, _, first, end, where = open_spark_source(url_or_session)
     n = _collect(spark, "SELECT (SELECT COUNT(*) FROM customers) AS customers, (SELECT COUNT(*) FROM orders) AS orders",
                  where).iloc[0]
     return dict(customers=int(n.customers), orders=int(n.orders), first_order=first, end=end)

@@ -15,7 +15,8 @@ from fastcore.basics import patch
 from .data import ConfigError, redact
 
 # %% auto #0
-__all__ = ['MODEL_DESCRIPTION', 'one_line', 'Tracker', 'resolve_model', 'ui_command']
+__all__ = ['MODEL_DESCRIPTION', 'one_line', 'bounded_http', 'Tracker', 'store_problem', 'alias_version', 'resolve_model',
+           'ui_command']
 
 # %% ../nbs/04_tracking.ipynb #b56df41c
 def one_line(e:BaseException, limit:int=300)->str:
@@ -29,8 +30,10 @@ def one_line(e:BaseException, limit:int=300)->str:
 _HTTP_BOUNDS = {'MLFLOW_HTTP_REQUEST_TIMEOUT': '3', 'MLFLOW_HTTP_REQUEST_MAX_RETRIES': '1',
                 'MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR': '1'}
 
+
+# %% ../nbs/04_tracking.ipynb #cd7057df
 @contextlib.contextmanager
-def _bounded_http():
+def bounded_http():
     "Bound MLflow's HTTP timeout and retries, where the environment does not already, for the duration of the block"
     added = {k: v for k, v in _HTTP_BOUNDS.items() if k not in os.environ}
     os.environ.update(added)
@@ -38,6 +41,8 @@ def _bounded_http():
     finally:
         for k in added: os.environ.pop(k, None)
 
+
+# %% ../nbs/04_tracking.ipynb #ab1e744e
 @contextlib.contextmanager
 def _hush():
     "Swallow what MLflow prints on its own: links that repeat the URI (password included), registration chatter"
@@ -67,13 +72,15 @@ class Tracker:
         if not self.active: return None
         start = time.perf_counter()
         try:
-            with _bounded_http(), _hush(): return f(*args, **kwargs)
+            with bounded_http(), _hush(): return f(*args, **kwargs)
         except Exception as e: self.problem = f"{what} failed ({one_line(e, 200)})"
         finally: self.seconds += time.perf_counter() - start
 
 # %% ../nbs/04_tracking.ipynb #c70395ed
-def _reachable(uri:str, timeout:float)->str|None:
-    "Why the store at `uri` cannot be used, or None"
+def store_problem(uri:str, # a tracking or registry URI
+                  timeout:float, # seconds to wait for a server
+                 )->str|None:
+    "Why the MLflow store at uri cannot be used (unreachable, or a folder that cannot be written), or None"
     u = urlsplit(uri)
     if u.scheme in ('http', 'https'):
         import urllib.request
@@ -90,12 +97,15 @@ def _reachable(uri:str, timeout:float)->str|None:
         try: socket.create_connection((u.hostname, u.port or 5432), timeout=timeout).close()
         except OSError as e: return f"{redact(uri)} is unreachable ({one_line(e, 160)})"
 
+# %% ../nbs/04_tracking.ipynb #faefa474
+_bounded_http, _reachable = bounded_http, store_problem   # old names 08_promote imports (to go when it imports the new)
+
 # %% ../nbs/04_tracking.ipynb #fb49da67
 @patch
 def check(self:Tracker, timeout:float=3)->bool:
     "Can the store be reached? If not, turn tracking off with a one-line `problem`, before any work starts"
     if not self.active: return False
-    why = _reachable(self.uri, timeout)
+    why = store_problem(self.uri, timeout)
     if why: self.problem = f"checking the tracking store failed: {why}"
     return why is None
 
@@ -161,7 +171,7 @@ def end(self:Tracker, status:str='FINISHED'):
     if not (self.enabled and self.run_id): return
     if self.active: return self._call('closing the run', lambda: self.client().set_terminated(self.run_id, status))
     try:
-        with _bounded_http(), _hush(): self.client().set_terminated(self.run_id, 'FAILED')
+        with bounded_http(), _hush(): self.client().set_terminated(self.run_id, 'FAILED')
     except Exception: pass   # the store is gone: the problem is already recorded
 
 # %% ../nbs/04_tracking.ipynb #88ab23ff
@@ -202,14 +212,22 @@ def log_onnx(self:Tracker, onnx_path, # the exported model
     return self._call('logging the ONNX model', _log)
 
 # %% ../nbs/04_tracking.ipynb #95b26ad7
-def _alias_version(client, name:str, alias:str):
-    "The model version `name@alias`, or None when there is no such alias (any other error is raised)"
+def alias_version(client, # an MlflowClient
+                  name:str, # the registered model
+                  alias:str, # champion, candidate, previous...
+                 ):
+    "The model version name@alias, or None when there is no such alias (any other error is raised)"
     from mlflow.exceptions import MlflowException
     try: return client.get_model_version_by_alias(name, alias)
     except MlflowException as e:
         if 'not found' in str(e).lower() or 'does not exist' in str(e).lower(): return None
         raise
 
+
+# %% ../nbs/04_tracking.ipynb #b113e1d1
+_alias_version = alias_version   # the old name, which 08_promote still imports (to go when it imports the new)
+
+# %% ../nbs/04_tracking.ipynb #5ba5bd13
 def _figure(tags:dict, key:str)->float|None:
     "A float from a version's tags, None if missing or unreadable"
     try: return float(tags[key])
@@ -234,7 +252,7 @@ def register(self:Tracker, model_uri:str, # from `Tracker.log_onnx`
         c.update_registered_model(name, description=MODEL_DESCRIPTION)
         if description: c.update_model_version(name, mv.version, description=description)
         c.set_registered_model_alias(name, 'candidate', mv.version)
-        champ = _alias_version(c, name, 'champion')
+        champ = alias_version(c, name, 'champion')
         return dict(name=name, version=str(mv.version), alias='candidate',
                     champion=None if champ is None else dict(version=str(champ.version),
                         test_roc_auc=_figure(champ.tags, 'test_roc_auc'), brier=_figure(champ.tags, 'brier')))
@@ -272,7 +290,7 @@ def resolve_model(uri:str, # a local `.onnx` path, `models:/NAME@ALIAS` or `mode
     import mlflow, mlflow.artifacts
     store = tracking_uri or mlflow.get_tracking_uri()
     try:
-        with _bounded_http(): mv = _lookup(uri, store)
+        with bounded_http(): mv = _lookup(uri, store)
     except ConfigError: raise
     except Exception as e: raise ConfigError(f"{uri} in {redact(store)}: {one_line(e, 200)}") from None
     dest = _cache_root() / hashlib.sha256(store.encode()).hexdigest()[:12] / mv.name / str(mv.version)
@@ -289,7 +307,7 @@ def _download(uri, mv, store:str, dest:Path, want:str|None)->Path:
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f'.{dest.name}-'))
     try:
         try:
-            with _bounded_http(), _global_uris(store):
+            with bounded_http(), _global_uris(store):
                 mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{mv.name}/{mv.version}", dst_path=str(tmp))
         except Exception as e:
             raise ConfigError(f"{uri}: download from {redact(store)} failed ({one_line(e, 200)})") from None
