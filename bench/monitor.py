@@ -12,7 +12,7 @@ Each seed is its own shop (1,500 customers, 15,000 orders) and its own model, tr
 (2025-09-03 to 2025-10-03) lie after everything the model and its calibration saw. Undrifted: the shop as generated.
 Drifted: the same shop with Drift('2025-11-01', price_rise=0.3, churn_wave=0.35). The monitor runs with its defaults
 (the last 30 days, daily)."""
-import argparse, json, subprocess, sys, tempfile, time
+import argparse, json, os, subprocess, sys, tempfile, time
 from pathlib import Path
 import numpy as np, pandas as pd
 
@@ -80,7 +80,8 @@ print(' '.join(map(str, out)))
 def nannyml_cbpe(python:str, work:Path, seeds:list)->list:
     "NannyML's CBPE estimate of each seed's latest cohort, fitted on the same reference scores, in the other Python"
     args = [str(work / f'{k}{s}.parquet') for s in seeds for k in ('reference', 'analysis')]
-    r = subprocess.run([python, '-c', NANNYML, *args], capture_output=True, text=True, timeout=900)
+    env = {**os.environ, 'NML_DISABLE_USAGE_LOGGING': '1'}   # NannyML sends usage statistics unless told not to
+    r = subprocess.run([python, '-c', NANNYML, *args], capture_output=True, text=True, timeout=900, env=env)
     if r.returncode: raise RuntimeError(r.stderr[-2000:])
     return [float(v) for v in r.stdout.split()]
 

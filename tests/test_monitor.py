@@ -222,7 +222,7 @@ def test_cdnow_fresh_model_not_breached_and_an_old_one_is(tmp_path):
     "CDNOW through churn_train: the fresh model passes its SLO on the current data; one trained 9 months earlier fails"
     data = cdnow_folder(tmp_path)
     for name, extra in (('fresh', []), ('old', ['--cutoff', '1997-10-04'])):
-        run([tool('churn_train'), '--data-source', str(data), '--max-epochs', '30', '--quiet', '--no-track',
+        run([tool('churn_train'), '--data-source', str(data), '--max-epochs', '12', '--quiet', '--no-track',
              '--output', str(tmp_path / name), *extra], cwd=tmp_path)
     r = monitor(tmp_path, '--model', 'fresh/model.onnx', '--data', str(data), '--days', '1', '--output', 'm_fresh',
                 '--no-track')

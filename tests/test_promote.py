@@ -284,3 +284,34 @@ def test_the_same_decision_from_a_database(shared):
     finally:
         if pg:
             with Database(pg) as admin: admin.con.execute(f'DROP DATABASE {name} WITH (FORCE)')
+
+@pytest.mark.skipif(__import__('importlib.util').util.find_spec('lifetimes') is None,
+                    reason="CDNOW ships in the lifetimes package, which is not installed")
+def test_cdnow_first_model_promoted_an_older_one_refused(tmp_path):
+    """CDNOW through churn_train and churn_promote on a local store: the fresh model becomes champion; one trained on
+    the log as it stood six months earlier is refused with its figures; the SLO thresholds are options"""
+    from mirador_churn.data import read_cdnow
+    customers, orders = read_cdnow()
+    for name, o in (('cdnow', orders), ('cdnow_jan98', orders[orders.order_date < '1998-01-01'])):
+        (tmp_path / name).mkdir()
+        customers.to_csv(tmp_path / name / 'customers.csv', index=False)
+        o.to_csv(tmp_path / name / 'orders.csv', index=False)
+    store = f"sqlite:///{tmp_path}/mlflow.db"
+    env = dict(MIRADOR_CHURN_CACHE=str(tmp_path / 'cache'), MLFLOW_DISABLE_TELEMETRY='true')
+    for data in ('cdnow', 'cdnow_jan98'):   # versions 1 (the whole log) and 2 (the log to 1 January 1998)
+        run([*TRAIN, '--data-source', str(tmp_path / data), '--tracking-uri', store, '--max-epochs', '12', '--quiet',
+             '--output', str(tmp_path / f'out_{data}')], env=env, timeout=900)
+    def promote_cdnow(*args, code):
+        r = run([*PROMOTE, '--data', str(tmp_path / 'cdnow'), '--tracking-uri', store, '--output',
+                 str(tmp_path / 'promotion'), *args], env=env, check=False, timeout=600)
+        assert r.returncode == code, f"exit {r.returncode}, not {code}\n{r.stdout}\n{r.stderr[-3000:]}"
+        return r.stdout
+    out = promote_cdnow('--candidate', '1', code=0)
+    assert 'promoted: version 1 is champion (first champion: ROC AUC' in out and 'pass  SLO: monitor verdict ok' in out
+    out = promote_cdnow('--candidate', '2', code=1)
+    line = out.strip().splitlines()[-1]
+    assert line.startswith('refused: version 2 is not promoted: ') and 'SLO: monitor verdict breached' in line, out
+    assert '95% paired bootstrap' in out, out
+    relaxed = ['--psi_alert', '2', '--feature_psi_alert', '2', '--max_churn_rate_shift', '0.5', '--dry-run']
+    out = promote_cdnow('--candidate', '2', *relaxed, code=1 if 'FAIL  ROC AUC' in out or 'FAIL  Brier' in out else 0)
+    assert 'pass  SLO: monitor verdict ok' in out, out   # the thresholds reach the monitor
