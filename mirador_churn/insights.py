@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, quote, urlencode
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa, pyarrow.compute as pc, pyarrow.csv as pa_csv
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastcore.basics import patch
@@ -232,23 +233,36 @@ def csv_cell(v)->str:
 CSV_COLUMNS = ('customer_id', 'name', 'email', 'channel', 'city', 'churn_probability', 'risk_band', 'recency_band',
                'days_since_last_order', 'revenue_365d', 'value_at_risk', 'email_type', 'cutoff', 'model_version')
 
+def _safe_text(values)->pa.Array:
+    "A column as text cells, each as csv_cell writes it (missing is empty), for the whole column at once"
+    a = pa.array(np.asarray(values, dtype=object), type=pa.string(), from_pandas=True).fill_null('')
+    bad = pc.or_(pc.starts_with(a, _FORMULA[0]), pc.starts_with(a, _FORMULA[1]))
+    for p in _FORMULA[2:]: bad = pc.or_(bad, pc.starts_with(a, p))
+    return pc.if_else(bad, pc.binary_join_element_wise("'", a, ''), a)
+
+def _rounded(rows:pd.DataFrame, column:str, digits:int)->pa.Array:
+    "A numeric column rounded to `digits` (0: whole numbers); missing stays missing (an empty cell)"
+    v = pa.array(np.round(_floats(rows[column]), digits), from_pandas=True)
+    return v.cast(pa.int64()) if digits == 0 else v
+
 def customers_csv(rows:pd.DataFrame, # customers of the scores table, completed, in the order to write
                   horizon_days:int=90, # the model's label window, for the recency band
                  )->str:
     "The customers as CSV (columns CSV_COLUMNS; a missing value is an empty cell), every text cell formula-safe"
-    num = lambda c, f: [f.format(v) if pd.notna(v) else '' for v in pd.to_numeric(rows[c], errors='coerce')]
-    text = lambda vals: [csv_cell(v) for v in vals]
-    email_type = [EMAIL_TYPES.get(int(v)) if pd.notna(v) else None for v in rows.email_domain_class]
-    cutoff = [f'{pd.Timestamp(v):%Y-%m-%d}' if pd.notna(v) else '' for v in rows.get('cutoff', [None] * len(rows))]
-    cols = {'customer_id': rows.customer_id.astype('int64').astype(str).tolist(), 'name': text(rows.name),
-            'email': text(rows.email), 'channel': text(rows.channel), 'city': text(rows.city),
-            'churn_probability': num('churn_probability', '{:.4f}'),
-            'risk_band': text(risk_band(rows.churn_probability)),
-            'recency_band': text(recency_band(rows.days_since_last_order, horizon_days)),
-            'days_since_last_order': num('days_since_last_order', '{:.0f}'), 'revenue_365d': num('revenue_365d', '{:.2f}'),
-            'value_at_risk': num('value_at_risk', '{:.2f}'), 'email_type': text(email_type), 'cutoff': cutoff,
-            'model_version': text(rows.get('model_version', [None] * len(rows)))}
-    return pd.DataFrame(cols, columns=list(CSV_COLUMNS)).to_csv(index=False, lineterminator='\r\n')
+    at = pd.to_datetime(pd.Series(np.asarray(rows.get('cutoff', [None] * len(rows)), dtype=object)), errors='coerce')
+    text = {c: _safe_text(rows[c]) for c in ('name', 'email', 'channel', 'city')}
+    cols = {'customer_id': pa.array(rows.customer_id.to_numpy(np.int64)), **text,
+            'churn_probability': _rounded(rows, 'churn_probability', 4),
+            'risk_band': _safe_text(risk_band(rows.churn_probability)),
+            'recency_band': _safe_text(recency_band(rows.days_since_last_order, horizon_days)),
+            'days_since_last_order': _rounded(rows, 'days_since_last_order', 0),
+            'revenue_365d': _rounded(rows, 'revenue_365d', 2), 'value_at_risk': _rounded(rows, 'value_at_risk', 2),
+            'email_type': _safe_text(pd.Series(_floats(rows.email_domain_class)).map(EMAIL_TYPES)),
+            'cutoff': pa.array(at.dt.strftime('%Y-%m-%d'), from_pandas=True),
+            'model_version': _safe_text(rows.get('model_version', [None] * len(rows)))}
+    out = pa.BufferOutputStream()   # Arrow's CSV writer: 10,000 rows in tens of milliseconds
+    pa_csv.write_csv(pa.table(cols), out, pa_csv.WriteOptions(quoting_style='needed'))
+    return out.getvalue().to_pybytes().decode()
 
 # %% ../nbs/07a_insights.ipynb #8675ff00
 HISTORY_COLUMNS = ('customer_id', 'cutoff', 'churn_probability', 'value_at_risk', 'days_since_last_order',
