@@ -154,8 +154,8 @@ def _sample_bound()->int:
 
 def _from_spark(url:str, cfg:ChurnConfig, n_cutoffs:int)->tuple:
     "Cutoffs, training table (at most `_sample_bound()` rows, a sample past it) and facts, computed by Spark"
-    from mirador_churn.spark import _source, spark_training_sample
-    session, _, first, end, where = _source(url)
+    from mirador_churn.spark import open_spark_source, spark_training_sample   # optional: pyspark only here
+    session, _, first, end, where = open_spark_source(url)
     cutoffs = default_cutoffs(end, cfg, n_cutoffs)
     table, n = spark_training_sample(session, cfg, cutoffs, max_rows=_sample_bound())
     count = lambda t: int(session.sql(f"SELECT COUNT(*) AS n FROM {t}").collect()[0]['n'])

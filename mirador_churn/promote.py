@@ -18,8 +18,8 @@ from sklearn.metrics import roc_auc_score
 from .data import ChurnDataset, ChurnError, atomic_write, is_database_url, load_dataset, redact
 from .features import ChurnConfig, build_training_table, default_cutoffs
 from .monitor import SLO, monitor as monitor_report
-from .scoring import ChurnScorer
-from .tracking import _alias_version, _bounded_http, _reachable, _sha256, one_line, resolve_model
+from .scoring import ChurnScorer, onnx_session
+from .tracking import _sha256, alias_version, bounded_http, one_line, resolve_model, store_problem
 
 # %% auto #0
 __all__ = ['CONFIGMAP_NAME', 'PromotionError', 'PromotionPolicy', 'evaluation_cohort', 'model_facts', 'contract_problems',
@@ -59,8 +59,7 @@ def evaluation_cohort(data, # a data folder (Parquet or CSV), a duckdb:// or pos
 def model_facts(path, # an `.onnx` file
                )->dict:
     "The contract and identity of an ONNX model: features, tensors, label windows, SHA-256"
-    from mirador_churn.scoring import _session
-    s = _session(path, 1)
+    s = onnx_session(path, 1)
     meta = s.get_modelmeta().custom_metadata_map
     def decoded(k):
         try: return json.loads(meta[k])
@@ -171,14 +170,14 @@ class Registry:
     def call(self, what:str, f, *args, **kwargs):
         "`f(*args, **kwargs)` with bounded HTTP; an exception becomes a one-line `PromotionError`"
         try:
-            with _bounded_http(): return f(*args, **kwargs)
+            with bounded_http(): return f(*args, **kwargs)
         except ChurnError: raise
         except Exception as e:
             raise PromotionError(f"model registry at {redact(self.uri)}: {what} failed ({one_line(e, 200)})") from None
 
     def check(self):
         "Fail before any change if the registry cannot be reached or holds no model `name`"
-        if why := _reachable(self.uri, 3): raise PromotionError(f"the model registry cannot be reached: {why}")
+        if why := store_problem(self.uri, 3): raise PromotionError(f"the model registry cannot be reached: {why}")
         if not self.call('listing models', self.client.search_registered_models, f"name = '{self.name}'"):
             raise PromotionError(f"no registered model {self.name!r} in {redact(self.uri)}: train one with churn_train")
         return self
@@ -187,7 +186,7 @@ class Registry:
 @patch
 def alias(self:Registry, alias:str):
     "The version with `alias`, or None"
-    return self.call(f"reading the alias {alias}", _alias_version, self.client, self.name, alias)
+    return self.call(f"reading the alias {alias}", alias_version, self.client, self.name, alias)
 
 @patch
 def version(self:Registry, version)->object:
@@ -221,7 +220,7 @@ def move(self:Registry, alias:str, version):
 @patch
 def onnx(self:Registry, version)->Path:
     "The version's ONNX file, downloaded (and checked against its `onnx_sha256` tag) by `resolve_model`"
-    with _bounded_http(): return resolve_model(f"models:/{self.name}/{version}", self.uri)
+    with bounded_http(): return resolve_model(f"models:/{self.name}/{version}", self.uri)
 
 # %% ../nbs/08_promote.ipynb #p025853f3de3
 CONFIGMAP_NAME = 'mirador-churn-model'
