@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_model.ipynb #bb33a30b
 from __future__ import annotations
-import json, os, sys
+import json, os, sys, warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 from torch import nn
 from matplotlib.figure import Figure
+from lifetimes import BetaGeoFitter, ParetoNBDFitter
 from safetensors.torch import save_file, load_file
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
@@ -22,13 +23,15 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from .data import ChurnError, ConfigError, atomic_write
-from .features import FEATURES
+from .features import FEATURES, ChurnConfig, parse_cutoff
 from .scoring import feature_matrix
 
 # %% auto #0
-__all__ = ['CLIP_SD', 'TOP_SHARES', 'BASELINE_ROWS', 'TrainConfig', 'ChurnMLP', 'param_count', 'predict_proba',
-           'require_both_classes', 'training_summary', 'train_model', 'plot_training_curves', 'evaluate',
-           'fit_baselines', 'set_threads', 'lift_verdict', 'plot_roc', 'plot_calibration', 'GateError', 'check_gate',
+__all__ = ['CLIP_SD', 'TOP_SHARES', 'BTYD_MODELS', 'HGB_GRID', 'BASELINE_ROWS', 'TrainConfig', 'ChurnMLP', 'param_count',
+           'predict_proba', 'require_both_classes', 'training_summary', 'train_model', 'plot_training_curves',
+           'evaluate', 'rfm_summary', 'p_no_order', 'expected_orders', 'btyd_baselines', 'tune_hgb', 'fit_tuned_hgb',
+           'fit_baselines', 'set_threads', 'bootstrap_weights', 'weighted_auc', 'weighted_lift', 'noise_verdict',
+           'compare_models', 'auc_verdict', 'lift_verdict', 'plot_roc', 'plot_calibration', 'GateError', 'check_gate',
            'save_model', 'load_model']
 
 # %% ../nbs/02_model.ipynb #3ed74811
@@ -256,6 +259,107 @@ def evaluate(y, # true labels, 0/1, both classes present
               f'threshold_top_{share}': p[top[-1]]}
     return m | dict(lift_top_decile=m['precision_top_10'] / y.mean(), n=len(y), churn_rate=y.mean())
 
+# %% ../nbs/02_model.ipynb #5ee042c6
+def rfm_summary(orders:pd.DataFrame, # validated orders
+                cutoff, # the scoring time: only orders before it are read
+               )->pd.DataFrame:
+    "Per customer with an order before cutoff: frequency (repeat order days), recency and T in days, by customer_id"
+    cutoff = parse_cutoff(cutoff)
+    past = orders.loc[orders.order_date < cutoff]
+    g = pd.DataFrame({'customer_id': past.customer_id, 'day': past.order_date.dt.floor('D')}).drop_duplicates()
+    g = g.groupby('customer_id').day
+    first, day = g.min(), pd.Timedelta(days=1)
+    return pd.DataFrame({'frequency': (g.size() - 1).astype(float), 'recency': (g.max() - first) / day,
+                         'T': (cutoff - first) / day})
+
+# %% ../nbs/02_model.ipynb #ff936905
+def p_no_order(fitter, # a fitted lifetimes BetaGeoFitter or ParetoNBDFitter
+               summary:pd.DataFrame, # from rfm_summary
+               days:float, # the length of the window after the cutoff
+              )->np.ndarray:
+    "Each customer's probability of no order in the next days, under the fitted BG/NBD or Pareto/NBD model"
+    x, tx, T = (summary[k].to_numpy(np.float64) for k in ('frequency', 'recency', 'T'))
+    if isinstance(fitter, ParetoNBDFitter):
+        return np.asarray(fitter.conditional_probability_of_n_purchases_up_to_time(0, days, x, tx, T), np.float64)
+    r, alpha = fitter.params_['r'], fitter.params_['alpha']
+    alive = np.asarray(fitter.conditional_probability_alive(x, tx, T), np.float64)
+    return (1 - alive) + alive * ((alpha + T) / (alpha + T + days)) ** (r + x)
+
+# %% ../nbs/02_model.ipynb #0f6f7855
+def expected_orders(fitter, # a fitted lifetimes BetaGeoFitter or ParetoNBDFitter
+                    summary:pd.DataFrame, # from rfm_summary
+                    start:float, # the window starts this many days after the cutoff
+                    end:float, # and ends this many days after it
+                   )->np.ndarray:
+    "Each customer's expected number of order days in the window, under the fitted model"
+    x, tx, T = (summary[k].to_numpy(np.float64) for k in ('frequency', 'recency', 'T'))
+    upto = lambda t: np.asarray(fitter.conditional_expected_number_of_purchases_up_to_time(t, x, tx, T), np.float64)
+    return upto(end) - (upto(start) if start > 0 else 0)
+
+# %% ../nbs/02_model.ipynb #2cc334ca
+BTYD_MODELS = {'BG/NBD': BetaGeoFitter, 'Pareto/NBD': ParetoNBDFitter}
+
+def _btyd_fit(orders, kind, cutoff):
+    "The lifetimes fitter of kind on the history before cutoff, and that history's summary"
+    s = rfm_summary(orders, cutoff)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', RuntimeWarning)   # overflow inside the optimiser's trial steps
+            return BTYD_MODELS[kind]().fit(s.frequency, s.recency, s['T']), s
+    except Exception as e:   # lifetimes raises ConvergenceError, ValueError or LinAlgError
+        raise ConfigError(f"{kind} baseline: the fit on the {len(s):,} customers before cutoff "
+                          f"{pd.Timestamp(cutoff).date()} failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+
+# %% ../nbs/02_model.ipynb #64ae0df2
+def btyd_baselines(orders:pd.DataFrame, # validated orders, the whole history
+                   cfg:ChurnConfig|None=None, # the label window
+                  )->dict:
+    "Name to function from rows (customer_id, cutoff) to scores: BG/NBD and Pareto/NBD, P(no order) and minus E[orders]"
+    cfg, fits = cfg or ChurnConfig(), {}
+    end = cfg.gap_days + cfg.horizon_days
+    def score(kind, what, rows):
+        out = np.empty(len(rows))
+        for c, idx in rows.groupby('cutoff').indices.items():
+            if (kind, c) not in fits: fits[kind, c] = _btyd_fit(orders, kind, c)
+            f, s = fits[kind, c]
+            part = s.reindex(rows.customer_id.iloc[idx]).fillna({'frequency': 0.0, 'recency': 0.0, 'T': 0.0})
+            out[idx] = p_no_order(f, part, end) if what == 'p' else -expected_orders(f, part, cfg.gap_days, end)
+        return out
+    return {f'{k} {name}': (lambda rows, k=k, w=w: score(k, w, rows))
+            for k in BTYD_MODELS for name, w in (('P(no order)', 'p'), ('-E[orders]', 'e'))}
+
+# %% ../nbs/02_model.ipynb #05dbf989
+HGB_GRID = tuple(dict(learning_rate=lr, max_leaf_nodes=leaves, min_samples_leaf=leaf, l2_regularization=1.0)
+                 for lr, leaves, leaf in ((0.05, 15, 50), (0.05, 31, 100), (0.1, 7, 50), (0.02, 15, 200)))
+
+def tune_hgb(train:pd.DataFrame, # rows to fit: FEATURES and churned
+             valid:pd.DataFrame, # the validation cutoff, for early stopping and the choice of setting
+             seed:int=0, # random state of the trees
+             grid:tuple=HGB_GRID, # settings to try
+             max_iter:int=300, # trees grown per setting at most
+            )->dict:
+    "The setting of grid and the number of trees with the best validation ROC AUC, and that AUC"
+    X, Xv = (d[list(FEATURES)].to_numpy(np.float64) for d in (train, valid))
+    best = dict(valid_auc=-1.0)
+    for params in grid:
+        m = HistGradientBoostingClassifier(max_iter=max_iter, early_stopping=True, scoring='roc_auc',
+                                           n_iter_no_change=20, random_state=seed, **params)
+        auc = m.fit(X, train.churned.to_numpy(), X_val=Xv, y_val=valid.churned.to_numpy()).validation_score_
+        if auc.max() > best['valid_auc']: best = dict(params, max_iter=max(1, int(np.argmax(auc))), valid_auc=auc.max())
+    return best
+
+# %% ../nbs/02_model.ipynb #0e64e373
+def fit_tuned_hgb(train:pd.DataFrame, # rows to fit: FEATURES and churned
+                  valid:pd.DataFrame, # the validation cutoff: chooses the setting, then joins the training rows
+                  seed:int=0, # random state of the trees
+                  grid:tuple=HGB_GRID, # settings to try
+                 )->HistGradientBoostingClassifier:
+    "The tune_hgb winner refit on the training and validation rows together"
+    params = {k: v for k, v in tune_hgb(train, valid, seed, grid).items() if k != 'valid_auc'}
+    both = pd.concat([train, valid])
+    return HistGradientBoostingClassifier(early_stopping=False, random_state=seed, **params).fit(
+        both[list(FEATURES)].to_numpy(np.float64), both.churned.to_numpy())
+
 # %% ../nbs/02_model.ipynb #510a86ff
 BASELINE_ROWS = 200_000   # training rows the baselines fit at most; past it, a sample with the same churn rate
 
@@ -267,17 +371,25 @@ def _baseline_rows(train:pd.DataFrame, max_rows:int, seed:int)->pd.DataFrame:
 def fit_baselines(train:pd.DataFrame, # rows to fit: `FEATURES` and `churned`
                   seed:int=0, # random state of the boosted trees and of the sample
                   max_rows:int=BASELINE_ROWS, # fit on a stratified sample of this many rows past it
+                  valid:pd.DataFrame|None=None, # the validation cutoff: adds the tuned gradient boosting
+                  orders:pd.DataFrame|None=None, # the order history: adds BG/NBD and Pareto/NBD
+                  cfg:ChurnConfig|None=None, # the label window the BG/NBD and Pareto/NBD scores read
+                  hgb_grid:tuple=HGB_GRID, # the settings the tuned gradient boosting tries
                  )->dict:
-    "Name → function from a DataFrame to scores, for the three baselines"
+    "Name → function from a DataFrame to scores, for the baselines"
     rows = _baseline_rows(train, max_rows, seed)
     X, y = rows[list(FEATURES)].to_numpy(np.float64), rows.churned.to_numpy()
     logit = make_pipeline(FunctionTransformer(lambda Z: np.log1p(np.clip(Z, 0, None))), StandardScaler(),
                           LogisticRegression(max_iter=2000)).fit(X, y)
     hgb = HistGradientBoostingClassifier(random_state=seed).fit(X, y)
     feats = lambda d: d[list(FEATURES)].to_numpy(np.float64)
-    return {'recency rule': lambda d: d.days_since_last_order.to_numpy(np.float64),
-            'logistic regression': lambda d: logit.predict_proba(feats(d))[:, 1],
-            'gradient boosting': lambda d: hgb.predict_proba(feats(d))[:, 1]}
+    out = {'recency rule': lambda d: d.days_since_last_order.to_numpy(np.float64),
+           'logistic regression': lambda d: logit.predict_proba(feats(d))[:, 1],
+           'gradient boosting': lambda d: hgb.predict_proba(feats(d))[:, 1]}
+    if valid is not None:
+        tuned = fit_tuned_hgb(rows, _baseline_rows(valid, max_rows, seed), seed, hgb_grid)
+        out['tuned gradient boosting'] = lambda d: tuned.predict_proba(feats(d))[:, 1]
+    return out | (btyd_baselines(orders, cfg) if orders is not None else {})
 
 # %% ../nbs/02_model.ipynb #b0a5e004
 def set_threads(n:int=1, # threads in each pool: PyTorch, OpenMP, BLAS
@@ -289,19 +401,126 @@ def set_threads(n:int=1, # threads in each pool: PyTorch, OpenMP, BLAS
     threadpool_limits(n)   # OpenMP (the boosted trees, PyTorch's runtime) and BLAS (numpy, the logistic regression)
     return n
 
+# %% ../nbs/02_model.ipynb #34c5fad4
+def bootstrap_weights(n:int, # rows of the sample
+                      n_boot:int=1000, # redraws in all
+                      seed:int=0, # which redraws
+                      chunk:int=100, # redraws per array, to bound memory (chunk × n floats)
+                     ):
+    "Yield arrays [chunk, n] of how often each row is drawn, n_boot seeded redraws with replacement in all"
+    rng = np.random.default_rng(seed)
+    for start in range(0, n_boot, chunk):
+        c = min(chunk, n_boot - start)
+        idx = rng.integers(0, n, (c, n)) + n * np.arange(c)[:, None]
+        yield np.bincount(idx.ravel(), minlength=c * n).reshape(c, n).astype(np.float64)
+
+# %% ../nbs/02_model.ipynb #600f65b5
+def weighted_auc(y, # true labels, 0/1
+                 s, # scores of the same rows
+                 W:np.ndarray, # weights [k, n]: each row a redraw
+                )->np.ndarray:
+    "ROC AUC of s under each row of weights W (tied scores count half)"
+    y, s = np.asarray(y).astype(bool), np.asarray(s, np.float64)
+    order = np.argsort(s, kind='stable')
+    starts = np.flatnonzero(np.r_[True, np.diff(s[order]) != 0])
+    Wo, yo = W[:, order], y[order]
+    pos, neg = np.add.reduceat(Wo * yo, starts, axis=1), np.add.reduceat(Wo * ~yo, starts, axis=1)
+    below = np.cumsum(neg, axis=1) - neg
+    with np.errstate(invalid='ignore', divide='ignore'):   # a redraw with one class only: NaN
+        return (pos * (below + neg / 2)).sum(1) / (pos.sum(1) * neg.sum(1))
+
+# %% ../nbs/02_model.ipynb #33ab253b
+def weighted_lift(y, # true labels, 0/1
+                  s, # scores of the same rows
+                  W:np.ndarray, # weights [k, n]: each row a redraw
+                  share:float=0.1, # the top share of the weight contacted
+                 )->np.ndarray:
+    "Top-share lift under each row of weights W: the churn rate among the top share by score over the overall rate"
+    y, order = np.asarray(y, np.float64), np.argsort(-np.asarray(s, np.float64), kind='stable')
+    Wo, yo = W[:, order], y[order]
+    cum = np.cumsum(Wo, axis=1)
+    top = cum <= share * cum[:, -1:]   # as evaluate: the first floor(share × n) rows when every weight is 1
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return ((Wo * yo * top).sum(1) / (Wo * top).sum(1)) / ((Wo * yo).sum(1) / cum[:, -1])
+
+# %% ../nbs/02_model.ipynb #35f4249f
+def noise_verdict(low:float, # lower end of the interval of a difference
+                  high:float, # upper end
+                 )->str:
+    "'better' if the interval of a difference lies above 0, 'worse' if below, else 'within noise'"
+    if not (np.isfinite(low) and np.isfinite(high)): return 'within noise'   # undefined: no claim either way
+    return 'better' if low > 0 else 'worse' if high < 0 else 'within noise'
+
+# %% ../nbs/02_model.ipynb #3e65f581
+def _interval(a:np.ndarray, level:float)->tuple:
+    "The central level interval of the finite values of a"
+    return tuple(np.nanpercentile(a, [50 * (1 - level), 50 * (1 + level)]))
+
+def compare_models(y, # true labels of the test rows
+                   scores:dict, # model name → scores of the same rows
+                   model:str='ChurnMLP', # the model whose differences are measured
+                   n_boot:int=1000, # bootstrap redraws
+                   seed:int=0, # which redraws
+                   level:float=0.95, # coverage of the intervals
+                  )->pd.DataFrame:
+    "evaluate's metrics per model, with paired bootstrap intervals of ROC AUC and of model minus each in AUC and lift"
+    y, names = np.asarray(y), list(scores)
+    if names[0] != model: raise ConfigError(f"compare_models: {model!r} must be the first of the scores, got {names[:3]}")
+    auc, lift = {k: [] for k in names}, {k: [] for k in names}
+    for W in bootstrap_weights(len(y), n_boot, seed):
+        for k in names: auc[k].append(weighted_auc(y, scores[k], W)); lift[k].append(weighted_lift(y, scores[k], W))
+    auc, lift = ({k: np.concatenate(v) for k, v in d.items()} for d in (auc, lift))
+    rows = {}
+    for k in names:
+        m = evaluate(y, scores[k])
+        m['roc_auc_low'], m['roc_auc_high'] = _interval(auc[k], level)
+        for name, boot, point in (('auc', auc, 'roc_auc'), ('lift', lift, 'lift_top_decile')):
+            m[f'{name}_diff'] = np.nan if k == model else rows[model][point] - m[point]
+            m[f'{name}_diff_low'], m[f'{name}_diff_high'] = ((np.nan, np.nan) if k == model
+                                                             else _interval(boot[model] - boot[k], level))
+        rows[k] = m
+    return pd.DataFrame(rows).T.astype(float).assign(n=lambda d: d.n.astype(int))
+
+# %% ../nbs/02_model.ipynb #66ea0b6c
+def auc_verdict(comparison:pd.DataFrame, # from compare_models
+                model:str='ChurnMLP', # the row the differences were measured from
+                digits:int=4, # decimals of the differences and intervals
+               )->str:
+    "One sentence: which models model beats in ROC AUC, is within noise of, or is below, by the paired intervals"
+    others = comparison.drop(index=model)
+    v = {k: noise_verdict(r.auc_diff_low, r.auc_diff_high) for k, r in others.iterrows()}
+    d = lambda v: f"{v:+.{digits}f}"
+    fmt = lambda k: f"{k} ({d(others.auc_diff[k])} [{d(others.auc_diff_low[k])}, {d(others.auc_diff_high[k])}])"
+    parts = [f"{what} {', '.join(fmt(k) for k in v if v[k] == key)}" for key, what in
+             (('better', 'beats'), ('within noise', 'is within noise of'), ('worse', 'is below'))
+             if key in v.values()]
+    return f"{model} (test ROC AUC {comparison.roc_auc[model]:.{digits}f}) " + '; '.join(parts) + '.'
+
+# %% ../nbs/02_model.ipynb #e9f83bcf
+def _lift_below(lifts:pd.Series, model:str, higher:pd.Series)->str:
+    "The sentence naming the models whose top-decile lift is above model's"
+    names = ', '.join(f"{k} ({v:.2f})" for k, v in higher.items())
+    return (f"{model}'s top-decile lift ({lifts[model]:.2f}) is below that of {names}: "
+            "it finds fewer churners in the top 10%.")
+
 # %% ../nbs/02_model.ipynb #167e2cc8
-def lift_verdict(comparison:pd.DataFrame, # one row per model, with `lift_top_decile` (from `evaluate`)
+def lift_verdict(comparison:pd.DataFrame, # one row per model, with lift_top_decile (from evaluate or compare_models)
                  model:str='ChurnMLP', # the row to judge against the others
                 )->str:
-    "One sentence: is `model`'s top-decile lift below any other row's?"
+    "One sentence: is model's top-decile lift below another row's, and, with compare_models' intervals, beyond noise?"
     lifts = comparison.lift_top_decile.astype(float)
     higher = lifts.drop(index=model)[lambda s: s > lifts[model]].sort_values(ascending=False)
-    if len(higher):
-        names = ', '.join(f"{k} ({v:.2f})" for k, v in higher.items())
-        return (f"{model}'s top-decile lift ({lifts[model]:.2f}) is below that of {names}: "
-                "it finds fewer churners in the top 10%.")
-    runner = lifts.drop(index=model).idxmax()
-    return f"{model} has the highest top-decile lift ({lifts[model]:.2f}; next: {runner}, {lifts[runner]:.2f})."
+    if not len(higher):
+        runner = lifts.drop(index=model).idxmax()
+        return f"{model} has the highest top-decile lift ({lifts[model]:.2f}; next: {runner}, {lifts[runner]:.2f})."
+    if 'lift_diff_low' not in comparison: return _lift_below(lifts, model, higher)
+    iv = {k: (comparison.lift_diff_low[k], comparison.lift_diff_high[k]) for k in higher.index}
+    worse = [k for k in higher.index if noise_verdict(*iv[k]) == 'worse']
+    if worse: return _lift_below(lifts, model, higher[worse])
+    names = ', '.join(f"{k} ({v:.2f}; difference {lifts[model] - v:+.2f} [{iv[k][0]:+.2f}, {iv[k][1]:+.2f}])"
+                      for k, v in higher.items())
+    return (f"{model}'s top-decile lift ({lifts[model]:.2f}) is below that of {names}, within noise: "
+            "no reason to prefer another model for the top 10%.")
 
 # %% ../nbs/02_model.ipynb #8a79cae7
 def plot_roc(y, # true labels, 0/1
