@@ -302,7 +302,7 @@ def table_problems(table:pd.DataFrame, # from build_training_table
                    first_order:pd.Timestamp, # the first order of the log
                    cfg:ChurnConfig|None=None, # the windows the table was built with
                   )->list[str]:
-    "One line per data problem of a training table: a constant feature, one that follows the calendar, a short first history"
+    "One line per data problem of a table: a constant feature, one that follows the calendar, a short first history"
     cfg, out = cfg or ChurnConfig(), []
     if len(table) < MIN_ROWS_TO_WARN: return out
     first_cut, window = pd.Timestamp(table.cutoff.min()), cfg.gap_days + cfg.horizon_days
