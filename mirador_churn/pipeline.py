@@ -17,8 +17,8 @@ from .data import (ChurnError, ConfigError, atomic_write, dataset_checksum, gene
                                 is_database_url, load_dataset, redact)
 from .features import (FEATURES, FEATURE_DEFINITIONS, ChurnConfig, build_training_table, data_end,
                                     default_cutoffs, time_split)
-from .model import (TrainConfig, check_gate, evaluate, fit_baselines, plot_calibration, plot_roc,
-                                 plot_training_curves, predict_proba, train_model)
+from .model import (TrainConfig, check_gate, compare_models, evaluate, fit_baselines, lift_verdict,
+                                 plot_calibration, plot_roc, plot_training_curves, predict_proba, train_model)
 from .drift import reference_profile
 from .export import export_onnx, onnx_metadata
 from .tracking import Tracker, one_line, ui_command
@@ -367,14 +367,9 @@ def _table(df:pd.DataFrame, cols:dict, fmt:str='{:.4f}')->str:
     rows = [f"| {name} | " + ' | '.join(cell(r.get(c)) for c in cols) + ' |' for name, r in df.iterrows()]
     return '\n'.join([head, *rows])
 
-def _lift_note(cmp:pd.DataFrame)->str:
-    "A sentence when a baseline's top-decile lift beats the ChurnMLP's"
-    better = cmp.lift_top_decile.drop('ChurnMLP')
-    better = better[better > cmp.loc['ChurnMLP', 'lift_top_decile']]
-    if better.empty: return "The ChurnMLP has the highest top-decile lift of the four."
-    return (f"**Note:** the ChurnMLP's top-decile lift ({cmp.loc['ChurnMLP', 'lift_top_decile']:.2f}) is below that of "
-            + ', '.join(f"the {k} ({v:.2f})" for k, v in better.items())
-            + "; for contacting the top 10% only, prefer it.")
+def _lift_note(data:TrainingData, fitted:Fitted)->str:
+    "The model card's advice for the top 10%: another model only where the paired bootstrap interval excludes zero"
+    return lift_verdict(compare_models(data.test.churned.to_numpy(), fitted.scores))
 
 # %% ../nbs/04a_pipeline.ipynb #a7fbd01f
 def model_card(data:TrainingData, fitted:Fitted, cfg:ChurnConfig|None=None)->str:
@@ -414,7 +409,7 @@ Contacting the customers with the highest scores, on the test cutoff:
 
 {_table(cmp, {f'{m}_top_{p}': f'{m} top {p}%' for p in (5, 10, 20) for m in ('precision', 'recall')}, '{:.3f}')}
 
-{_lift_note(cmp)}
+{_lift_note(data, fitted)}
 
 ## Intended use and limits
 - Ranks currently active customers by their probability of placing no order in the next {cfg.horizon_days} days (after a {cfg.gap_days}-day lead), to prioritise retention work. Score with the same feature definitions (`build_features`, or `churn_score`) at a cutoff no later than the end of the data.
