@@ -298,6 +298,8 @@ def expected_orders(fitter, # a fitted lifetimes BetaGeoFitter or ParetoNBDFitte
 
 # %% ../nbs/02_model.ipynb #2cc334ca
 BTYD_MODELS = {'BG/NBD': BetaGeoFitter, 'Pareto/NBD': ParetoNBDFitter}
+_FIT_OPTIONS = {'BG/NBD': {}, 'Pareto/NBD': dict(initial_params=np.ones(4), tol=1e-6)}   # lifetimes' Pareto/NBD
+# starts from an unseeded random point near 1 and stops at tol 1e-4: the same data fitted twice gave other scores
 
 def _btyd_fit(orders, kind, cutoff):
     "The lifetimes fitter of kind on the history before cutoff, and that history's summary"
@@ -305,10 +307,11 @@ def _btyd_fit(orders, kind, cutoff):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', RuntimeWarning)   # overflow inside the optimiser's trial steps
-            return BTYD_MODELS[kind]().fit(s.frequency, s.recency, s['T']), s
+            return BTYD_MODELS[kind]().fit(s.frequency, s.recency, s['T'], **_FIT_OPTIONS[kind]), s
     except Exception as e:   # lifetimes raises ConvergenceError, ValueError or LinAlgError
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ConfigError(f"{kind} baseline: the fit on the {len(s):,} customers before cutoff "
-                          f"{pd.Timestamp(cutoff).date()} failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+                          f"{pd.Timestamp(cutoff).date()} failed: {why}") from None
 
 # %% ../nbs/02_model.ipynb #64ae0df2
 def btyd_baselines(orders:pd.DataFrame, # validated orders, the whole history
@@ -465,7 +468,8 @@ def compare_models(y, # true labels of the test rows
                   )->pd.DataFrame:
     "evaluate's metrics per model, with paired bootstrap intervals of ROC AUC and of model minus each in AUC and lift"
     y, names = np.asarray(y), list(scores)
-    if names[0] != model: raise ConfigError(f"compare_models: {model!r} must be the first of the scores, got {names[:3]}")
+    if names[0] != model:
+        raise ConfigError(f"compare_models: {model!r} must be the first of the scores, got {names[:3]}")
     auc, lift = {k: [] for k in names}, {k: [] for k in names}
     for W in bootstrap_weights(len(y), n_boot, seed):
         for k in names: auc[k].append(weighted_auc(y, scores[k], W)); lift[k].append(weighted_lift(y, scores[k], W))
