@@ -28,7 +28,7 @@ from mirador_churn.features import FEATURES, ChurnConfig, build_training_table, 
 from mirador_churn.model import TrainConfig, predict_proba, train_model
 from mirador_churn.export import export_onnx
 from mirador_churn.scoring import ChurnScorer
-from mirador_churn.sql import Database, _typed, feature_sql
+from mirador_churn.sql import Database, feature_sql, training_dtypes
 from mirador_churn.testing import assert_same_table
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -69,7 +69,7 @@ def main():
     with Stage(results, 'same features in DuckDB (feature_sql)') as s_db:
         with Database('duckdb:///:memory:') as db:
             for name, df in zip(ds._fields, ds): db.con.register(name, df)   # the same in-memory tables, no copy
-            in_db = _typed(db.query(feature_sql(ChurnConfig(), cutoff)), True)
+            in_db = training_dtypes(db.query(feature_sql(ChurnConfig(), cutoff)), True)
     assert_same_table(in_db, table)   # equal to float32 precision, labels exactly
     figures['features_vs_duckdb_ratio'] = s_py.seconds / s_db.seconds
     del in_db

@@ -59,7 +59,7 @@ import pandas as pd
 from mirador_churn.data import generate_synthetic, load_dataset, save_dataset
 from mirador_churn.features import FEATURES, ChurnConfig, build_training_table, default_cutoffs
 from mirador_churn.scoring import ChurnScorer
-from mirador_churn.sql import Database, _typed, feature_sql, sql_training_table
+from mirador_churn.sql import Database, feature_sql, sql_training_table, training_dtypes
 from mirador_churn.testing import assert_same_table
 from mirador_churn import spark as S
 
@@ -109,7 +109,7 @@ def old_plan_table(spark, cfg, cutoffs)->pd.DataFrame:
     "The plan before the one-pass one: feature_sql per cutoff, glued by UNION ALL, one job"
     items = S.check_spark_tables(spark)
     sql = '\nUNION ALL\n'.join(f"SELECT * FROM ({feature_sql(cfg, c, 'spark', items=items)})" for c in cutoffs)
-    return _typed(S._collect(spark, sql, 'bench'), True)
+    return training_dtypes(S._collect(spark, sql, 'bench'), True)
 
 def stage_figures(stages:list, orders:int, prefix:str)->dict:
     "Totals of the Spark stages that ran: stages run and skipped, executor seconds, shuffle written, per order"

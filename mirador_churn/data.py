@@ -18,8 +18,9 @@ from fastcore.script import call_parse, anno_parser
 
 # %% auto #0
 __all__ = ['SCHEMA', 'TABLES', 'FREE_WEBMAIL', 'CATEGORIES', 'CDNOW_PACKAGE', 'Col', 'ChurnDataset', 'ChurnError', 'DataError',
-           'ConfigError', 'validate_dataset', 'Drift', 'generate_synthetic', 'dataset_checksum', 'atomic_write',
-           'save_dataset', 'load_dataset', 'cdnow_path', 'read_cdnow', 'load_cdnow', 'is_database_url', 'redact']
+           'ConfigError', 'validate_dataset', 'Drift', 'generate_synthetic', 'dataset_checksum', 'sha256_file',
+           'atomic_write', 'save_dataset', 'load_dataset', 'cdnow_path', 'read_cdnow', 'load_cdnow', 'is_database_url',
+           'redact']
 
 # %% ../nbs/00_data.ipynb #8d61632c
 class Col(NamedTuple):
@@ -369,6 +370,15 @@ def dataset_checksum(ds:ChurnDataset)->str:
     for name, df in zip(ds._fields, ds):
         h.update(f"{name}:{list(df.columns)}:{df.dtypes.astype(str).tolist()}".encode())
         h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+# %% ../nbs/00_data.ipynb #11cf6fd2
+def sha256_file(path, # any file
+               )->str:
+    "SHA-256 of the file at path, in hex, read a MiB at a time"
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''): h.update(block)
     return h.hexdigest()
 
 # %% ../nbs/00_data.ipynb #6767ea23

@@ -15,7 +15,7 @@ from .data import ChurnDataset, ConfigError, FREE_WEBMAIL, validate_dataset
 # %% auto #0
 __all__ = ['FEATURE_DEFINITIONS', 'FEATURES', 'EMAIL_CLASSES', 'COMMERCIAL_TLDS', 'EMAIL_PATTERN', 'MIN_ROWS_TO_WARN',
            'CALENDAR_CORRELATION', 'parse_cutoff', 'ChurnConfig', 'data_end', 'label_end', 'default_cutoffs',
-           'history_limits', 'check_history', 'email_domain_class', 'tiny_shop', 'table_problems',
+           'history_limits', 'check_history', 'email_domain_class', 'tiny_shop', 'check_cutoff', 'table_problems',
            'build_training_table', 'build_features', 'time_split']
 
 # %% ../nbs/01_features.ipynb #a6083b82
@@ -249,8 +249,13 @@ def _labels_at(p:_Prepared, cutoff, cfg:ChurnConfig):
     return (np.bincount(p.cust[lo:hi], minlength=p.n) == 0).astype(np.int8)
 
 # %% ../nbs/01_features.ipynb #faad5d96
-def _check_cutoff(first:pd.Timestamp, end:pd.Timestamp, cutoff:pd.Timestamp, cfg:ChurnConfig, labelled:bool):
-    "Raise `ConfigError` for a cutoff with no history before it or, if `labelled`, no full label window before `end`"
+def check_cutoff(first:pd.Timestamp, # the first order
+                 end:pd.Timestamp, # the end of the data
+                 cutoff:pd.Timestamp, # the cutoff to check
+                 cfg:ChurnConfig, # its windows
+                 labelled:bool, # must a whole label window fit before the end
+                ):
+    "Raise a ConfigError for a cutoff with no history before it or, if labelled, no full label window before the end"
     d = lambda ts: ts.strftime('%Y-%m-%d %H:%M') if ts.value % _DAY else ts.strftime('%Y-%m-%d')
     if cutoff <= first:
         raise ConfigError(f"cutoff {d(cutoff)} is not after the first order ({d(first)}): "
@@ -265,7 +270,7 @@ def _check_cutoff(first:pd.Timestamp, end:pd.Timestamp, cutoff:pd.Timestamp, cfg
 # %% ../nbs/01_features.ipynb #fd198d44
 def _table(p:_Prepared, cutoff:pd.Timestamp, cfg:ChurnConfig, labelled:bool)->pd.DataFrame:
     "Rows of the eligible customers at `cutoff`: id, cutoff, the features and, if `labelled`, the label"
-    _check_cutoff(pd.Timestamp(p.t[0]), p.end, cutoff, cfg, labelled)
+    check_cutoff(pd.Timestamp(p.t[0]), p.end, cutoff, cfg, labelled)
     eligible, X = _features_at(p, cutoff, cfg.active_days)
     df = pd.DataFrame(X[eligible], columns=list(FEATURES))
     df.insert(0, 'customer_id', p.customer_id[eligible])

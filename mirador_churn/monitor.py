@@ -103,8 +103,8 @@ class _Shop:
 def _quality(self:_Shop, cutoff)->dict:
     "Customers signed up before `cutoff`, the share of them without an order before it, and the share without an e-mail"
     if self.db:
-        from mirador_churn.sql import _ts
-        t = _ts(cutoff, self.source.dialect)
+        from mirador_churn.sql import sql_timestamp
+        t = sql_timestamp(cutoff, self.source.dialect)
         q = self.source.query(
             f"SELECT COUNT(*) AS n, SUM(CASE WHEN email IS NULL OR TRIM(email) = '' THEN 1 ELSE 0 END) AS no_email, "
             f"SUM(CASE WHEN customer_id IN (SELECT customer_id FROM orders WHERE order_date < {t}) "

@@ -13,7 +13,7 @@ import pandas as pd
 from fastcore.basics import patch
 
 import mirador_churn
-from .data import (ChurnError, ConfigError, atomic_write, dataset_checksum, generate_synthetic,
+from .data import (ChurnError, ConfigError, atomic_write, dataset_checksum, generate_synthetic, sha256_file,
                                 is_database_url, load_dataset, redact)
 from .features import (FEATURES, FEATURE_DEFINITIONS, ChurnConfig, build_training_table, data_end,
                                     default_cutoffs, time_split)
@@ -315,11 +315,7 @@ def _json_safe(o):
 def _missing(v)->bool:
     return v is None or (isinstance(v, (float, np.floating)) and not np.isfinite(v))
 
-def _sha256(path)->str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''): h.update(block)
-    return h.hexdigest()
+
 
 # %% ../nbs/04a_pipeline.ipynb #6ca58024
 def _record(data:TrainingData, fitted:Fitted, cfg:ChurnConfig, hashes:dict)->dict:
@@ -353,7 +349,7 @@ def write_outputs(run_dir:Path, # from `prepare_output`
         save = lambda t, f=fig: f.savefig(t, format='png', dpi=110, bbox_inches='tight')
         files.append(atomic_write(run_dir / name, save))
     files.append(atomic_write(run_dir / 'model_card.md', lambda t: Path(t).write_text(model_card(data, fitted, cfg))))
-    record = _json_safe(_record(data, fitted, cfg, {p.name: _sha256(p) for p in files}))
+    record = _json_safe(_record(data, fitted, cfg, {p.name: sha256_file(p) for p in files}))
     text = json.dumps(record, indent=2, allow_nan=False)
     files.append(atomic_write(run_dir / 'metrics.json', lambda t: Path(t).write_text(text)))
     for p in files: p.chmod(0o666 & ~_umask())
@@ -473,7 +469,7 @@ def track_run(tracker:Tracker, # started with `Tracker.start`
     if not (register and model_uri): return None
     m = fitted.metrics
     tags = {'test_roc_auc': repr(float(m['roc_auc'])), 'brier': repr(float(m['brier'])),
-            'onnx_sha256': _sha256(run_dir / 'model.onnx'), 'data_checksum': data.checksum}
+            'onnx_sha256': sha256_file(run_dir / 'model.onnx'), 'data_checksum': data.checksum}
     desc = (f"Trained on {data.source} (test cutoff {data.cutoffs[-1].date()}): test ROC AUC {m['roc_auc']:.4f}, "
             f"Brier {m['brier']:.4f}, top-decile lift {m['lift_top_decile']:.2f}. Run {tracker.run_id}.")
     reg = tracker.register(model_uri, model_name, tags, desc)

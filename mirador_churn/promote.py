@@ -15,11 +15,11 @@ from fastcore.basics import patch
 from fastcore.script import call_parse
 from sklearn.metrics import roc_auc_score
 
-from .data import ChurnDataset, ChurnError, atomic_write, is_database_url, load_dataset, redact
+from .data import ChurnDataset, ChurnError, atomic_write, is_database_url, load_dataset, redact, sha256_file
 from .features import ChurnConfig, build_training_table, default_cutoffs
 from .monitor import SLO, monitor as monitor_report
 from .scoring import ChurnScorer, onnx_session
-from .tracking import _sha256, alias_version, bounded_http, one_line, resolve_model, store_problem
+from .tracking import alias_version, bounded_http, one_line, resolve_model, store_problem
 
 # %% auto #0
 __all__ = ['CONFIGMAP_NAME', 'PromotionError', 'PromotionPolicy', 'evaluation_cohort', 'model_facts', 'contract_problems',
@@ -66,7 +66,7 @@ def model_facts(path, # an `.onnx` file
         except (KeyError, ValueError): return None
     return dict(features=decoded('features'), inputs=[(i.name, i.type, len(i.shape)) for i in s.get_inputs()],
                 outputs=[o.name for o in s.get_outputs()], label_windows=decoded('label_windows'),
-                onnx_sha256=_sha256(path))
+                onnx_sha256=sha256_file(path))
 
 # %% ../nbs/08_promote.ipynb #p013973187b7
 def contract_problems(candidate:dict, # `model_facts` of the candidate

@@ -43,9 +43,6 @@ def onnx_session(path, # an ONNX file
         why = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}" if str(e) else type(e).__name__
         raise ScoringError(f"{path}: not a loadable ONNX model ({why})") from None
 
-# %% ../nbs/03a_scoring.ipynb #d9862bb3
-_session = onnx_session   # the old name, which 08_promote still imports (to go when it imports onnx_session)
-
 # %% ../nbs/03a_scoring.ipynb #6a573cd4
 def _check_metadata(path, meta:dict)->tuple:
     "The feature names in the metadata `meta` of a file that declares this contract, else a `ScoringError`"

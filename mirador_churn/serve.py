@@ -23,18 +23,18 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from pydantic import Strict, WithJsonSchema
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from .data import ChurnError, redact
+from .data import ChurnError, redact, sha256_file
 from .insights import (ListError, complete_scores, customers_csv, horizon_of, list_query, mount_insights,
                                     read_history, recency_band, risk_band, select_customers)
 from .scoring import ChurnScorer
 
 # %% auto #0
-__all__ = ['log', 'OPEN_PATHS', 'ServeError', 'ApiKeys', 'load_api_keys', 'RequestError', 'rows_matrix', 'sha256_file', 'Watched',
-           'LoadedModel', 'load_onnx', 'load_promotion', 'model_source', 'ScoresTable', 'load_scores',
-           'customer_record', 'load_monitor', 'ChurnState', 'ProbabilityHistogram', 'ServiceMetrics', 'monitor_gauges',
-           'SourceCollector', 'AuthLimiter', 'Guard', 'presented_keys', 'read_body', 'predict_rows', 'customer_risk',
-           'row_schema', 'at_risk_list', 'listed_records', 'top_response', 'ChurnPrediction', 'churn_mcp', 'create_app',
-           'BoundedH11', 'churn_serve', 'serve_main', 'ServiceProcess']
+__all__ = ['log', 'OPEN_PATHS', 'ServeError', 'ApiKeys', 'load_api_keys', 'RequestError', 'rows_matrix', 'Watched', 'LoadedModel',
+           'load_onnx', 'load_promotion', 'model_source', 'ScoresTable', 'load_scores', 'customer_record',
+           'load_monitor', 'ChurnState', 'ProbabilityHistogram', 'ServiceMetrics', 'monitor_gauges', 'SourceCollector',
+           'AuthLimiter', 'Guard', 'presented_keys', 'read_body', 'predict_rows', 'customer_risk', 'row_schema',
+           'at_risk_list', 'listed_records', 'top_response', 'ChurnPrediction', 'churn_mcp', 'create_app', 'BoundedH11',
+           'churn_serve', 'serve_main', 'ServiceProcess']
 
 # %% ../nbs/07_serve.ipynb #011709d2
 class ServeError(ChurnError, ValueError):
@@ -139,12 +139,6 @@ def _file_fingerprint(path)->tuple|None:
     except OSError: return None
     return (s.st_dev, s.st_ino, s.st_size, s.st_mtime_ns)
 
-def sha256_file(path)->str:
-    "SHA-256 of the file at `path`, in hex"
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
-    return h.hexdigest()
 
 # %% ../nbs/07_serve.ipynb #2edc7454
 log = logging.getLogger('mirador_churn.serve')

@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 
 from .data import ChurnError, ConfigError, redact
-from .features import FEATURES, ChurnConfig, _check_cutoff, default_cutoffs
+from .features import FEATURES, ChurnConfig, check_cutoff, default_cutoffs
 from .scoring import ChurnScorer
 from .sql import (DatabaseError, check_columns, db_error_line, email_class_sql, email_domain_sql, feature_sql,
                                order_bounds, sql_days, sql_timestamp, training_dtypes)
@@ -264,9 +264,6 @@ def open_spark_source(url_or_session, # spark:PATH, or a SparkSession with the t
     items = check_spark_tables(spark, where)
     return (spark, items, *_spark_bounds(spark, where), where)
 
-# %% ../nbs/05a_spark.ipynb #a925fb60
-_source = open_spark_source   # the old name, which 04a_pipeline still imports (to go when it imports the new)
-
 # %% ../nbs/05a_spark.ipynb #cc8d040b
 def spark_training_frame(url_or_session, # `spark:PATH` or a SparkSession with the tables registered
                          cfg:ChurnConfig|None=None, # windows
@@ -277,7 +274,7 @@ def spark_training_frame(url_or_session, # `spark:PATH` or a SparkSession with t
     cfg = cfg or ChurnConfig()
     spark, items, first, end, where = open_spark_source(url_or_session)
     cutoffs = sorted(map(pd.Timestamp, cutoffs if cutoffs is not None else default_cutoffs(end, cfg, n=1)))
-    for c in cutoffs: _check_cutoff(first, end, c, cfg, labelled=labels)
+    for c in cutoffs: check_cutoff(first, end, c, cfg, labelled=labels)
     return spark.sql(spark_table_sql(cfg, cutoffs, _categories(spark, where) if items else [], labels))
 
 def spark_feature_frame(url_or_session, # `spark:PATH` or a SparkSession with the tables registered

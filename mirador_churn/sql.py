@@ -14,7 +14,7 @@ import pandas as pd
 from fastcore.basics import patch
 
 from .data import FREE_WEBMAIL, SCHEMA, ChurnDataset, ChurnError, ConfigError, redact
-from .features import COMMERCIAL_TLDS, EMAIL_PATTERN, FEATURES, ChurnConfig, _check_cutoff, default_cutoffs
+from .features import COMMERCIAL_TLDS, EMAIL_PATTERN, FEATURES, ChurnConfig, check_cutoff, default_cutoffs
 
 # %% auto #0
 __all__ = ['DIALECTS', 'REQUIRED_COLUMNS', 'sql_timestamp', 'sql_days', 'email_domain_sql', 'email_class_sql', 'feature_sql',
@@ -35,9 +35,6 @@ def sql_timestamp(t, # anything pd.Timestamp reads
     "A wall-clock timestamp literal for `t`, to the microsecond, as `dialect` writes it"
     return f"{'TIMESTAMP_NTZ' if dialect == 'spark' else 'TIMESTAMP'} '{pd.Timestamp(t):%Y-%m-%d %H:%M:%S.%f}'"
 
-
-# %% ../nbs/05_sql.ipynb #a1a5a1a5
-_ts = sql_timestamp   # the old name, which 06_monitor still imports (to go when it imports sql_timestamp)
 
 # %% ../nbs/05_sql.ipynb #2cd544e2
 def _time(col:str, dialect:str)->str:
@@ -309,7 +306,7 @@ def sql_training_table(db:Database, # an open database
     cfg, items = cfg or ChurnConfig(), db.check_tables()
     first, end = db.bounds()
     cutoffs = sorted(map(pd.Timestamp, cutoffs if cutoffs is not None else default_cutoffs(end, cfg, n=1)))
-    for c in cutoffs: _check_cutoff(first, end, c, cfg, labelled=True)
+    for c in cutoffs: check_cutoff(first, end, c, cfg, labelled=True)
     tables = [training_dtypes(db.query(feature_sql(cfg, c, db.dialect, items=items)), True) for c in cutoffs]
     return pd.concat(tables, ignore_index=True)
 
@@ -322,5 +319,5 @@ def sql_features(db:Database, # an open database
     cfg, items = cfg or ChurnConfig(), db.check_tables()
     first, end = db.bounds()
     c = pd.Timestamp(cutoff if cutoff is not None else cfg.cutoff if cfg.cutoff is not None else end)
-    _check_cutoff(first, end, c, cfg, labelled=False)
+    check_cutoff(first, end, c, cfg, labelled=False)
     return training_dtypes(db.query(feature_sql(cfg, c, db.dialect, labels=False, items=items)), False)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 
-from .data import ConfigError, redact
+from .data import ConfigError, redact, sha256_file
 
 # %% auto #0
 __all__ = ['MODEL_DESCRIPTION', 'one_line', 'bounded_http', 'Tracker', 'store_problem', 'alias_version', 'resolve_model',
@@ -96,9 +96,6 @@ def store_problem(uri:str, # a tracking or registry URI
     elif u.hostname:
         try: socket.create_connection((u.hostname, u.port or 5432), timeout=timeout).close()
         except OSError as e: return f"{redact(uri)} is unreachable ({one_line(e, 160)})"
-
-# %% ../nbs/04_tracking.ipynb #faefa474
-_bounded_http, _reachable = bounded_http, store_problem   # old names 08_promote imports (to go when it imports the new)
 
 # %% ../nbs/04_tracking.ipynb #fb49da67
 @patch
@@ -224,9 +221,6 @@ def alias_version(client, # an MlflowClient
         raise
 
 
-# %% ../nbs/04_tracking.ipynb #b113e1d1
-_alias_version = alias_version   # the old name, which 08_promote still imports (to go when it imports the new)
-
 # %% ../nbs/04_tracking.ipynb #5ba5bd13
 def _figure(tags:dict, key:str)->float|None:
     "A float from a version's tags, None if missing or unreadable"
@@ -263,11 +257,6 @@ def _cache_root()->Path:
     "Where downloaded models are kept: `MIRADOR_CHURN_CACHE`, else `~/.cache/mirador-churn/models`"
     return Path(os.environ.get('MIRADOR_CHURN_CACHE') or Path.home() / '.cache' / 'mirador-churn' / 'models')
 
-def _sha256(path)->str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''): h.update(block)
-    return h.hexdigest()
 
 def _lookup(uri:str, tracking_uri:str):
     "The model version a `models:/` URI names"
@@ -278,6 +267,7 @@ def _lookup(uri:str, tracking_uri:str):
     if not name or not version.isdigit():
         raise ConfigError(f"{uri}: expected models:/NAME@ALIAS or models:/NAME/VERSION")
     return c.get_model_version(name, version)
+
 
 # %% ../nbs/04_tracking.ipynb #03dcbe2a
 def resolve_model(uri:str, # a local `.onnx` path, `models:/NAME@ALIAS` or `models:/NAME/VERSION`
@@ -296,7 +286,7 @@ def resolve_model(uri:str, # a local `.onnx` path, `models:/NAME@ALIAS` or `mode
     dest = _cache_root() / hashlib.sha256(store.encode()).hexdigest()[:12] / mv.name / str(mv.version)
     want = mv.tags.get('onnx_sha256')
     found = sorted(dest.glob('*.onnx')) if dest.is_dir() else []
-    if len(found) == 1 and (want is None or _sha256(found[0]) == want): return found[0]
+    if len(found) == 1 and (want is None or sha256_file(found[0]) == want): return found[0]
     return _download(uri, mv, store, dest, want)
 
 # %% ../nbs/04_tracking.ipynb #a336af96
@@ -314,7 +304,7 @@ def _download(uri, mv, store:str, dest:Path, want:str|None)->Path:
         found = sorted(tmp.rglob('*.onnx'))
         if len(found) != 1:
             raise ConfigError(f"{uri}: expected one .onnx file in version {mv.version}, found {len(found)}")
-        if want and _sha256(found[0]) != want:
+        if want and sha256_file(found[0]) != want:
             raise ConfigError(f"{uri}: the downloaded file's SHA-256 differs from the version's onnx_sha256 tag")
         rel = found[0].relative_to(tmp)
         if dest.exists(): shutil.rmtree(dest)
