@@ -478,7 +478,8 @@ def churn_promote(data:str=None, # data folder, duckdb:// or postgresql:// URL: 
     else:
         policy = PromotionPolicy(auc_tolerance, brier_tolerance, min_auc)
         slo = SLO(psi_alert=psi_alert, feature_psi_alert=feature_psi_alert, max_churn_rate_shift=max_churn_rate_shift,
-                  max_churn_rate_gap=max_churn_rate_gap, min_estimated_auc=min_auc, min_realized_auc=min_auc)
+                  max_churn_rate_gap=max_churn_rate_gap, min_estimated_auc=min_auc, min_realized_auc=min_auc,
+                  target_auc=max(SLO.target_auc, min_auc))   # the Apdex target (no part of promotion) is not below the floor
         d = promote(data, candidate, tracking_uri, model_name, policy, dry_run, output, slo=slo)
     print(d)
     if d.files: print(f"wrote {', '.join(str(p) for p in d.files)}")

@@ -61,11 +61,11 @@ def test_parity_on_the_tiny_shop(spark, tmp_path):
     with pytest.raises(Exception, match='so its customers are censored, not churned'):
         spark_training_table(spark, ChurnConfig(cutoff='2024-10-01'))
     # the check can fail: the one-pass plan with a 30-day window one day short differs on this shop
-    from mirador_churn.sql import _typed
+    from mirador_churn.sql import training_dtypes
     read_parquet_tables(spark, str(tmp_path))
     sql = spark_table_sql(ChurnConfig(), ['2024-07-01'], _categories(spark, 't'))
     assert '<= 30 THEN' in sql
-    off = _typed(_collect(spark, sql.replace('<= 30 THEN', '< 30 THEN'), 't'), True)
+    off = training_dtypes(_collect(spark, sql.replace('<= 30 THEN', '< 30 THEN'), 't'), True)
     with pytest.raises(AssertionError, match='total_revenue_30d'):
         assert_same_table(off, build_training_table(*hand[:2], ChurnConfig(cutoff='2024-07-01'), order_items=hand.order_items))
 
@@ -150,8 +150,8 @@ def test_outputs_in_the_lake_and_the_sample(spark, shop, tmp_path):
     want = build_training_table(*ds[:2], ChurnConfig(), cutoffs, ds.order_items)
     path = spark_write_table(spark_training_frame(f'spark:{d}', ChurnConfig(), cutoffs), f'spark:{tmp_path}/table')
     back = pd.read_parquet(path)
-    from mirador_churn.sql import _typed
-    assert_same_table(_typed(back.drop(columns='cutoff_date'), True), want)
+    from mirador_churn.sql import training_dtypes
+    assert_same_table(training_dtypes(back.drop(columns='cutoff_date'), True), want)
     assert len(list(Path(path).glob('cutoff_date=*/*.parquet'))) >= 4
     with pytest.raises(Exception, match='exists; pass replace=True'):
         spark_write_table(spark_training_frame(spark, ChurnConfig(), cutoffs), path)
