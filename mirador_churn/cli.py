@@ -10,46 +10,21 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from fastcore.script import anno_parser, call_parse
+from fastcore.script import call_parse
 
-from .data import (ChurnError, ConfigError, atomic_write, dataset_checksum, generate_synthetic,
-                                is_database_url, load_dataset, save_dataset)
-from .features import FEATURES, ChurnConfig, build_features, data_end
+from .core import ConfigError, run_cli
+from .data import (atomic_write, dataset_checksum, generate_synthetic, is_database_url, load_dataset,
+                                save_dataset)
+from .features import FEATURES, SCORE_COLUMNS, ChurnConfig, build_features, data_end
 from .insights import CUSTOMER_TEXT, HISTORY_COLUMNS, HISTORY_RUNS, LIST_COLUMNS, history_folder, value_at_risk
 from .scoring import ChurnScorer
+from .spark import spark_facts, spark_features, spark_session
+from .sql import Database, sql_features
+from .tracking import resolve_model
 
 # %% auto #0
-__all__ = ['SCORE_COLUMNS', 'run_cli', 'churn_seed_data', 'seed_data_main', 'churn_train', 'train_main', 'scores_table',
-           'write_history', 'churn_score', 'score_main']
-
-# %% ../nbs/10_cli.ipynb #dc767221
-def _cli_args(func, argv:list)->list:
-    "`argv` with `--kebab-case` flags as the `--snake_case` ones `anno_parser` knows; a default-on `--flag` is dropped"
-    params, out = inspect.signature(func).parameters, []
-    for a in argv:
-        if m := re.fullmatch(r'--(no-)?([a-z][a-z0-9_-]*)(=.*)?', a):
-            neg, name, val = m[1] or '', m[2].replace('-', '_'), m[3] or ''
-            if not neg and not val and name in params and params[name].default is True: continue
-            a = f"--{neg}{name}{val}"
-        out.append(a)
-    return out
-
-# %% ../nbs/10_cli.ipynb #57d865a9
-def run_cli(func, # a `call_parse` function
-            argv:list|None=None, # arguments; `sys.argv[1:]` if None
-           ):
-    "Run `func` as a command: kebab-case flags; bad input (a `ChurnError`) is one line on stderr and exit status 2"
-    argv = _cli_args(func, sys.argv[1:] if argv is None else argv)
-    args = vars(anno_parser(func, prog=func.__name__).parse_args(argv))
-    for k in ('pdb', 'xtra'): args.pop(k, None)
-    one_line = lambda message, category, *_, **__: f"{func.__name__}: warning: {message}\n"
-    saved, warnings.formatwarning = warnings.formatwarning, one_line
-    try: return func(**args)
-    except Exception as e:
-        if not (isinstance(e, ChurnError) or type(e).__module__.startswith('mirador_churn')): raise   # a bug: traceback
-        print(f"{func.__name__}: error: {e}", file=sys.stderr)
-        sys.exit(2)
-    finally: warnings.formatwarning = saved
+__all__ = ['churn_seed_data', 'seed_data_main', 'churn_train', 'train_main', 'scores_table', 'write_history', 'churn_score',
+           'score_main']
 
 # %% ../nbs/10_cli.ipynb #a52dd566
 @call_parse
@@ -107,8 +82,6 @@ def train_main():
     run_cli(churn_train)
 
 # %% ../nbs/10_cli.ipynb #b1c0a006
-SCORE_COLUMNS = ('customer_id', 'email', 'cutoff', 'churn_probability', 'model_version', *FEATURES)
-
 def _customer_text(customers:pd.DataFrame, column:str, ids:np.ndarray):
     "A text column of the customers table for `ids`, stripped; an empty or absent value is missing"
     if column not in customers: return pd.array([pd.NA] * len(ids), dtype='string')
@@ -169,13 +142,11 @@ def _not_scored(customers:pd.DataFrame, features:pd.DataFrame, cutoff:pd.Timesta
 def _score_inputs(data:str, cfg:ChurnConfig)->tuple:
     "Features of the eligible customers, the customers (id, email, signup) and the cutoff, from a folder, URL or spark:"
     if data.startswith('spark:'):
-        from mirador_churn.spark import spark_facts, spark_features, spark_session
         features = spark_features(data, cfg.cutoff, cfg)   # registers the tables as views of the session
         customers = spark_session().sql("SELECT * FROM customers").toArrow().to_pandas()   # name, channel, city if there
         cutoff = pd.Timestamp(cfg.cutoff) if cfg.cutoff is not None else spark_facts(data)['end']
         return features, customers, cutoff
     if is_database_url(data):
-        from mirador_churn.sql import Database, sql_features
         with Database(data) as db:
             features = sql_features(db, cfg.cutoff, cfg)
             customers = db.query("SELECT * FROM customers")   # with name, channel, city when the table has them
@@ -200,7 +171,6 @@ def churn_score(model:str='outputs/model.onnx', # an .onnx file, or models:/NAME
     cfg = ChurnConfig(cutoff=cutoff)
     path = model
     if model.startswith('models:/'):
-        from mirador_churn.tracking import resolve_model
         path = resolve_model(model, tracking_uri)
     scorer = ChurnScorer.load(path)
     windows = scorer.metadata.get('label_windows') or {}

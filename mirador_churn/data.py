@@ -4,23 +4,22 @@
 
 # %% ../nbs/00_data.ipynb #8d922806
 from __future__ import annotations
-import hashlib, importlib.util, inspect, os, re, sys, tempfile, warnings
+import hashlib, importlib.util, os, re, tempfile, warnings
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 from faker import Faker
-from fastcore.script import call_parse, anno_parser
+
+from .core import ConfigError, DataError
 
 # %% auto #0
-__all__ = ['SCHEMA', 'TABLES', 'FREE_WEBMAIL', 'CATEGORIES', 'CDNOW_PACKAGE', 'Col', 'ChurnDataset', 'ChurnError', 'DataError',
-           'ConfigError', 'validate_dataset', 'Drift', 'generate_synthetic', 'dataset_checksum', 'sha256_file',
-           'atomic_write', 'save_dataset', 'load_dataset', 'cdnow_path', 'read_cdnow', 'load_cdnow', 'is_database_url',
-           'redact']
+__all__ = ['SCHEMA', 'TABLES', 'FREE_WEBMAIL', 'CATEGORIES', 'CDNOW_PACKAGE', 'Col', 'ChurnDataset', 'validate_dataset', 'Drift',
+           'generate_synthetic', 'dataset_checksum', 'sha256_file', 'atomic_write', 'save_dataset', 'load_dataset',
+           'cdnow_path', 'read_cdnow', 'load_cdnow', 'is_database_url', 'redact']
 
 # %% ../nbs/00_data.ipynb #8d61632c
 class Col(NamedTuple):
@@ -53,17 +52,6 @@ class ChurnDataset(NamedTuple):
     customers:pd.DataFrame
     orders:pd.DataFrame
     order_items:pd.DataFrame
-
-# %% ../nbs/00_data.ipynb #1d30c8d0
-class ChurnError(Exception):
-    "Base class of the errors raised for bad input or a failed check"
-    def __init__(self, message:str): super().__init__(message)  # one line: what is wrong, where, and an example
-
-class DataError(ChurnError, ValueError):
-    "Input tables that break `SCHEMA`"
-
-class ConfigError(ChurnError, ValueError):
-    "A setting outside its valid range"
 
 # %% ../nbs/00_data.ipynb #bdc208e3
 _KEYS = {'customers': 'customer_id', 'orders': 'order_id', 'order_items': 'order_id'}

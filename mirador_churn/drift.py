@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 
-from .data import ConfigError
+from .core import ConfigError
 from .features import FEATURES
 
 # %% auto #0

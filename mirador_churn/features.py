@@ -10,13 +10,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from .data import ChurnDataset, ConfigError, FREE_WEBMAIL, validate_dataset
+from .core import ConfigError
+from .data import ChurnDataset, FREE_WEBMAIL, validate_dataset
 
 # %% auto #0
 __all__ = ['FEATURE_DEFINITIONS', 'FEATURES', 'EMAIL_CLASSES', 'COMMERCIAL_TLDS', 'EMAIL_PATTERN', 'MIN_ROWS_TO_WARN',
-           'CALENDAR_CORRELATION', 'parse_cutoff', 'ChurnConfig', 'data_end', 'label_end', 'default_cutoffs',
-           'history_limits', 'check_history', 'email_domain_class', 'tiny_shop', 'check_cutoff', 'table_problems',
-           'build_training_table', 'build_features', 'time_split']
+           'CALENDAR_CORRELATION', 'SCORE_COLUMNS', 'parse_cutoff', 'ChurnConfig', 'data_end', 'label_end',
+           'default_cutoffs', 'history_limits', 'check_history', 'email_domain_class', 'tiny_shop', 'check_cutoff',
+           'table_problems', 'build_training_table', 'build_features', 'time_split']
 
 # %% ../nbs/01_features.ipynb #a6083b82
 def parse_cutoff(value, # a date or time such as '2025-06-30' or a `Timestamp`; a time zone is converted to UTC
@@ -367,3 +368,6 @@ def time_split(table:pd.DataFrame, # from `build_training_table`, several cutoff
                               f"after the next part's cutoff {pd.Timestamp(late[0]).date()}: "
                               "that split would train on outcomes not yet known")
     return tuple(table[table.cutoff.isin(p)].reset_index(drop=True) for p in parts)
+
+# %% ../nbs/01_features.ipynb #f01sc002
+SCORE_COLUMNS = ('customer_id', 'email', 'cutoff', 'churn_probability', 'model_version', *FEATURES)

@@ -22,7 +22,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from .data import ChurnError, ConfigError, atomic_write
+from .core import ChurnError, ConfigError
+from .data import atomic_write
 from .features import FEATURES, ChurnConfig, parse_cutoff
 from .scoring import feature_matrix
 

@@ -12,11 +12,13 @@ import numpy as np
 import pandas as pd
 from fastcore.script import call_parse
 
-from .drift import (AGEING_FEATURES, PSI_ALERT, PSI_WATCH, calibrate, column_drift, expected_auc,
-                                 psi_level)
-from .data import ChurnError, ConfigError, atomic_write, is_database_url, load_dataset, redact
+from .drift import AGEING_FEATURES, PSI_ALERT, PSI_WATCH, calibrate, column_drift, expected_auc
+from .core import ChurnError, ConfigError, run_cli
+from .data import atomic_write, is_database_url, load_dataset, redact
 from .features import FEATURES, ChurnConfig, build_features, build_training_table, data_end
 from .scoring import ChurnScorer
+from .sql import Database, sql_features, sql_timestamp, sql_training_table
+from .tracking import Tracker, resolve_model
 
 # %% auto #0
 __all__ = ['LATENCY_T', 'SLO', 'monitor_scores', 'apdex', 'accuracy_apdex', 'latency_apdex', 'monitor', 'plot_drift',
@@ -89,21 +91,18 @@ class _Shop:
     def features(self, cutoff):
         s = self.source
         if not self.db: return build_features(s.customers, s.orders, cutoff, s.order_items, self.cfg)
-        from mirador_churn.sql import sql_features
         return sql_features(self.source, cutoff, self.cfg)
 
     def labelled(self, cutoffs:list):
         s = self.source
         if not cutoffs: return pd.DataFrame(columns=['cutoff', *FEATURES, 'churned'])
         if not self.db: return build_training_table(s.customers, s.orders, self.cfg, cutoffs, s.order_items)
-        from mirador_churn.sql import sql_training_table
         return sql_training_table(self.source, self.cfg, cutoffs)
 
 # %% ../nbs/06_monitor.ipynb #ea6194f9
 def _quality(self:_Shop, cutoff)->dict:
     "Customers signed up before `cutoff`, the share of them without an order before it, and the share without an e-mail"
     if self.db:
-        from mirador_churn.sql import sql_timestamp
         t = sql_timestamp(cutoff, self.source.dialect)
         q = self.source.query(
             f"SELECT COUNT(*) AS n, SUM(CASE WHEN email IS NULL OR TRIM(email) = '' THEN 1 ELSE 0 END) AS no_email, "
@@ -362,7 +361,6 @@ def _track(report:dict, files:list, onnx_path, params:dict, tracking_uri:str|Non
     "Log the report to MLflow (params, dated series metrics, files), tag the matching model version; warn on failure"
     import hashlib, warnings
     from mlflow.entities import Metric
-    from mirador_churn.tracking import Tracker
     t = Tracker(tracking_uri, experiment)
     if t.check():
         sha = hashlib.sha256(Path(onnx_path).read_bytes()).hexdigest()
@@ -411,14 +409,12 @@ def churn_monitor(model:str='outputs/model.onnx', # .onnx file with a reference 
     "Monitor drift and model health of `data` against `model`'s reference profile; write monitor.json and plots"
     path = model
     if model.startswith('models:/'):
-        from mirador_churn.tracking import resolve_model
         path = resolve_model(model, tracking_uri)
     scorer = ChurnScorer.load(path)
     slo = SLO(psi_alert=psi_alert, min_estimated_auc=min_auc, min_realized_auc=min_auc,
               feature_psi_alert=feature_psi_alert, max_churn_rate_shift=max_churn_rate_shift,
               max_churn_rate_gap=max_churn_rate_gap, target_auc=target_auc)
     if is_database_url(data):
-        from mirador_churn.sql import Database
         with Database(data) as db: report = monitor(db, scorer, days, weekly, slo)
     else: report = monitor(load_dataset(data), scorer, days, weekly, slo)
     files = write_report(report, output)
@@ -430,5 +426,4 @@ def churn_monitor(model:str='outputs/model.onnx', # .onnx file with a reference 
 
 def monitor_main():
     "The `churn_monitor` console script: exit status 0 within the SLO, 1 when it is breached, 2 for bad input"
-    from mirador_churn.cli import run_cli
     sys.exit(0 if run_cli(churn_monitor)['verdict'] == 'ok' else 1)

@@ -15,11 +15,13 @@ from fastcore.basics import patch
 from fastcore.script import call_parse
 from sklearn.metrics import roc_auc_score
 
-from .data import ChurnDataset, ChurnError, atomic_write, is_database_url, load_dataset, redact, sha256_file
+from .core import ChurnError, run_cli
+from .data import ChurnDataset, atomic_write, is_database_url, load_dataset, redact, sha256_file
 from .features import ChurnConfig, build_training_table, default_cutoffs
 from .monitor import SLO, monitor as monitor_report
 from .scoring import ChurnScorer, onnx_session
 from .tracking import alias_version, bounded_http, one_line, resolve_model, store_problem
+from .sql import Database, sql_training_table
 
 # %% auto #0
 __all__ = ['CONFIGMAP_NAME', 'PromotionError', 'PromotionPolicy', 'evaluation_cohort', 'model_facts', 'contract_problems',
@@ -50,7 +52,6 @@ def evaluation_cohort(data, # a data folder (Parquet or CSV), a duckdb:// or pos
                      )->pd.DataFrame:
     "Features and churn labels of the eligible customers at the newest cutoff whose label window the data covers"
     if isinstance(data, str) and is_database_url(data):
-        from mirador_churn.sql import Database, sql_training_table
         with Database(data) as db: return sql_training_table(db, cfg, default_cutoffs(db.bounds()[1], cfg, 1))
     ds = data if isinstance(data, ChurnDataset) else load_dataset(data)
     return build_training_table(ds.customers, ds.orders, cfg, default_cutoffs(ds.orders, cfg, 1), ds.order_items)
@@ -333,7 +334,6 @@ def _monitor_report(path, source, slo:SLO=SLO())->dict:
     "The monitor's report for the model at `path` on the current data `source` (a `ChurnDataset` or a database URL)"
     scorer = ChurnScorer.load(path)
     if not isinstance(source, str): return monitor_report(source, scorer, days=1, slo=slo)
-    from mirador_churn.sql import Database   # optional: only for a database source
     with Database(source) as db: return monitor_report(db, scorer, days=1, slo=slo)
 
 # %% ../nbs/08_promote.ipynb #p031e31fd814
@@ -487,6 +487,5 @@ def churn_promote(data:str=None, # data folder, duckdb:// or postgresql:// URL: 
 
 def promote_main():
     "Console entry point: exit 1 when the candidate is refused"
-    from mirador_churn.cli import run_cli
     d = run_cli(churn_promote)
     sys.exit(1 if getattr(d, 'action', None) == 'refuse' else 0)

@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypedDict
 import anyio, h11
 import numpy as np
 import pandas as pd
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastcore.basics import patch
 from fastcore.script import call_parse
@@ -23,10 +23,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from pydantic import Strict, WithJsonSchema
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from .data import ChurnError, redact, sha256_file
+from .core import ChurnError, run_cli
+from .data import redact, sha256_file
 from .insights import (ListError, complete_scores, customers_csv, horizon_of, list_query, mount_insights,
                                     read_history, recency_band, risk_band, select_customers)
 from .scoring import ChurnScorer
+from .tracking import resolve_model
 
 # %% auto #0
 __all__ = ['log', 'OPEN_PATHS', 'ServeError', 'ApiKeys', 'load_api_keys', 'RequestError', 'rows_matrix', 'Watched', 'LoadedModel',
@@ -89,7 +91,7 @@ def load_api_keys(file:str|Path|None=None, # a file of keys, one a line (a line 
     return ApiKeys(dict.fromkeys(k for _, k in named))
 
 # %% ../nbs/07_serve.ipynb #0dd912fe
-class RequestError(ValueError):
+class RequestError(ChurnError, ValueError):
     "A request the service refuses, with its HTTP status (413 too large, 422 unprocessable)"
     def __init__(self, message:str, status:int=422): super().__init__(message); self.status = status
 
@@ -191,8 +193,6 @@ def load_onnx(path, source=None, **extra)->LoadedModel:
 # %% ../nbs/07_serve.ipynb #d7ec21fd
 def _resolve_registry(uri:str, tracking_uri:str|None=None)->Path:
     "The local `.onnx` file of the registry model `uri` (models:/NAME@ALIAS or models:/NAME/VERSION)"
-    try: from mirador_churn.tracking import resolve_model
-    except ImportError: raise ServeError(f"{uri}: this installation cannot resolve registry models (no mirador_churn.tracking.resolve_model)") from None
     return Path(resolve_model(uri, tracking_uri))
 
 def _download_onnx(artifact_uri:str, tracking_uri:str|None)->Path:
@@ -945,7 +945,7 @@ def create_app(model, # the model: an `.onnx` file, `models:/...`, a `promotion.
     app.add_middleware(Guard, fastapi_app=app, state=state, metrics=metrics, max_body_bytes=max_body_bytes,
                        body_timeout=body_timeout, limiter=app.state.auth_limiter)
     app.state.own_auth_prefixes = ()   # routes that check keys themselves (the insights sign-in form and session cookie)
-    mount_insights(app)   # the insights page (07a_insights) checks keys itself
+    mount_insights(app)   # the insights page (06a_insights) checks keys itself
     app.state.own_auth_prefixes += ('/insights/churn',)
     app.openapi = lambda: _openapi(app, state.scorer.feature_names, max_rows)
     return app
@@ -1030,7 +1030,6 @@ def churn_serve(model:str='outputs/model.onnx', # an .onnx file, models:/NAME@AL
     uvicorn.Server(config).run()
 
 def serve_main():
-    from mirador_churn.cli import run_cli
     run_cli(churn_serve)
 
 # %% ../nbs/07_serve.ipynb #25d42bf5

@@ -12,8 +12,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .data import ChurnError, ConfigError, redact
+from .core import ChurnError, ConfigError
+from .data import redact
 from .features import FEATURES, ChurnConfig, check_cutoff, default_cutoffs
+from .features import SCORE_COLUMNS
 from .scoring import ChurnScorer
 from .sql import (DatabaseError, check_columns, db_error_line, email_class_sql, email_domain_sql, feature_sql,
                                order_bounds, sql_days, sql_timestamp, training_dtypes)
@@ -431,7 +433,6 @@ def spark_write_scores(data, # `spark:PATH` or a SparkSession with the tables re
                       )->dict:
     "Score every eligible customer on the executors and write `churn_score`'s table as Parquet; return the counts"
     from pyspark.sql import functions as F
-    from mirador_churn.cli import SCORE_COLUMNS
     frame = spark_feature_frame(data, None, cfg)
     version = str(ChurnScorer.load(model).metadata.get('model_version', 'unknown'))
     emails = frame.sparkSession.sql("SELECT customer_id, nullif(trim(CAST(email AS STRING)), '') AS email "

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 
-from .data import FREE_WEBMAIL, SCHEMA, ChurnDataset, ChurnError, ConfigError, redact
+from .core import ChurnError, ConfigError
+from .data import FREE_WEBMAIL, SCHEMA, ChurnDataset, redact
 from .features import COMMERCIAL_TLDS, EMAIL_PATTERN, FEATURES, ChurnConfig, check_cutoff, default_cutoffs
 
 # %% auto #0

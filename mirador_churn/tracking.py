@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_tracking.ipynb #2b898174
 from __future__ import annotations
-import contextlib, hashlib, io, json, os, re, shutil, socket, tempfile, time
+import contextlib, hashlib, io, os, re, shutil, socket, tempfile, time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -12,7 +12,9 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 
-from .data import ConfigError, redact, sha256_file
+from .core import ConfigError
+from .data import redact, sha256_file
+from .scoring import ChurnScorer
 
 # %% auto #0
 __all__ = ['MODEL_DESCRIPTION', 'one_line', 'bounded_http', 'Tracker', 'store_problem', 'alias_version', 'resolve_model',
@@ -198,7 +200,6 @@ def log_onnx(self:Tracker, onnx_path, # the exported model
     def _log():
         import mlflow, mlflow.onnx, onnx
         from mlflow.models import infer_signature
-        from mirador_churn.scoring import ChurnScorer
         sig = infer_signature(X_example, ChurnScorer.load(onnx_path).predict_proba(X_example))
         with _global_uris(self.uri), mlflow.start_run(run_id=self.run_id):
             info = mlflow.onnx.log_model(onnx.load(str(onnx_path)), name='model', signature=sig,

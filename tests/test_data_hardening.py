@@ -2,7 +2,8 @@
 import os, stat, subprocess
 import pyarrow as pa
 from conftest import run, tool
-from mirador_churn.data import DataError, load_dataset
+from mirador_churn.core import DataError
+from mirador_churn.data import load_dataset
 from mirador_churn.features import ChurnConfig, build_features, build_training_table, default_cutoffs
 
 def test_seed_data_at_realistic_size_reads_back_in_chunks_and_builds_features(tmp_path):

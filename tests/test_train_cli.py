@@ -165,7 +165,8 @@ def atomic_write(path, write):
     if os.path.basename(str(path)) == sys.argv[1]: os.kill(os.getpid(), signal.SIGKILL)
     return out
 p.atomic_write = atomic_write
-from mirador_churn.cli import churn_train, run_cli
+from mirador_churn.cli import churn_train
+from mirador_churn.core import run_cli
 run_cli(churn_train, sys.argv[2:])
 '''
 
