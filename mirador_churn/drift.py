@@ -33,7 +33,10 @@ def quantile_edges(x:np.ndarray, # reference values; NaN are ignored
     x = x[np.isfinite(x)]
     return np.unique(np.quantile(x, np.linspace(0, 1, n_bins + 1)[1:-1])) if len(x) else np.array([])
 
-def bin_shares(x:np.ndarray, edges:np.ndarray)->np.ndarray:
+# %% ../nbs/03b_drift.ipynb #dc843efd
+def bin_shares(x:np.ndarray, # values; NaN are left out
+               edges:np.ndarray, # inner bin edges, ascending, from quantile_edges
+              )->np.ndarray:
     "Share of the finite values of `x` in each bin (-inf, e0], (e0, e1], ..., (e_last, inf)"
     x = np.asarray(x, np.float64)
     x = x[np.isfinite(x)]
@@ -43,7 +46,11 @@ def bin_shares(x:np.ndarray, edges:np.ndarray)->np.ndarray:
         for e in edges: idx += x > e
     return np.bincount(idx, minlength=len(edges) + 1) / max(len(x), 1)
 
-def psi(reference:np.ndarray, current:np.ndarray, floor:float=1e-4)->float:
+# %% ../nbs/03b_drift.ipynb #308a7e1d
+def psi(reference:np.ndarray, # bin shares of the reference
+        current:np.ndarray, # bin shares of the current data, the same bins
+        floor:float=1e-4, # smallest share, so that an empty bin has a finite logarithm
+       )->float:
     "Population stability index between two arrays of bin shares; shares are floored at `floor`"
     r, c = np.maximum(np.asarray(reference, np.float64), floor), np.maximum(np.asarray(current, np.float64), floor)
     return float(np.sum((c - r) * np.log(c / r)))
