@@ -4,12 +4,13 @@
 
 # %% ../nbs/06_monitor.ipynb #f47e6514
 from __future__ import annotations
-import json, sys
+import hashlib, json, sys, warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from fastcore.basics import patch
 from fastcore.script import call_parse
 
 from .drift import AGEING_FEATURES, PSI_ALERT, PSI_WATCH, calibrate, column_drift, expected_auc
@@ -21,8 +22,8 @@ from .sql import Database, sql_features, sql_timestamp, sql_training_table
 from .tracking import Tracker, resolve_model
 
 # %% auto #0
-__all__ = ['LATENCY_T', 'SLO', 'monitor_scores', 'apdex', 'accuracy_apdex', 'latency_apdex', 'monitor', 'plot_drift',
-           'plot_health', 'summary_table', 'write_report', 'churn_monitor', 'monitor_main']
+__all__ = ['LATENCY_T', 'SLO', 'monitor_scores', 'apdex', 'accuracy_apdex', 'latency_apdex', 'MonitorError', 'monitor',
+           'plot_drift', 'plot_health', 'summary_table', 'write_report', 'churn_monitor', 'monitor_main']
 
 # %% ../nbs/06_monitor.ipynb #5b1cccf8
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ def _dates(end:pd.Timestamp, days:int, weekly:bool)->list:
     step = 7 if weekly else 1
     return [end - pd.Timedelta(days=k) for k in range((days - 1) // step * step, -1, -step)]
 
+# %% ../nbs/06_monitor.ipynb #7c8ac0d4
 class _Shop:
     "A shop's tables (a `ChurnDataset`) or a database, with the four questions the monitor asks of it"
     def __init__(self, source, cfg:ChurnConfig):
@@ -100,7 +102,8 @@ class _Shop:
         return sql_training_table(self.source, self.cfg, cutoffs)
 
 # %% ../nbs/06_monitor.ipynb #ea6194f9
-def _quality(self:_Shop, cutoff)->dict:
+@patch
+def quality(self:_Shop, cutoff)->dict:
     "Customers signed up before `cutoff`, the share of them without an order before it, and the share without an e-mail"
     if self.db:
         t = sql_timestamp(cutoff, self.source.dialect)
@@ -118,8 +121,6 @@ def _quality(self:_Shop, cutoff)->dict:
     share = lambda k: k / n if n else float('nan')
     return dict(customers=n, without_orders=share(no_orders), without_email=share(no_email))
 
-_Shop.quality = _quality
-
 # %% ../nbs/06_monitor.ipynb #d2a85d51
 def _row(date, m:dict)->dict:
     "One entry of the series: the figures of `monitor_scores` a dashboard draws"
@@ -128,6 +129,7 @@ def _row(date, m:dict)->dict:
     return {'date': str(pd.Timestamp(date).date()), **{k: m[k] for k in keys}, 'realized_auc': m.get('realized_auc'),
             'brier': m.get('brier'), 'max_feature_psi': m['max_feature_psi'], 'max_feature': top[0] if top else None}
 
+# %% ../nbs/06_monitor.ipynb #f532bd57
 def _scored(scorer, frame:pd.DataFrame)->pd.DataFrame:
     "`frame` with the model's `churn_probability`"
     p = scorer.predict_proba(frame[list(FEATURES)]) if len(frame) else np.empty(0, np.float32)
@@ -201,7 +203,23 @@ def latency_apdex(buckets:dict, # a latency histogram's cumulative counts by upp
     n = buckets[float('inf')]
     return (buckets[t] + buckets[4 * t]) / 2 / n if n else float('nan')
 
-# %% ../nbs/06_monitor.ipynb #3265a6be
+# %% ../nbs/06_monitor.ipynb #369fe280
+class MonitorError(ChurnError, ValueError):
+    "A model or an input the monitor cannot work with"
+
+# %% ../nbs/06_monitor.ipynb #465f0223
+def _profile(meta:dict, path)->dict:
+    "The reference profile in a model's metadata, or a `MonitorError` that says what to do"
+    prof = meta.get('reference_profile')
+    if not isinstance(prof, dict) or not {'features', 'score'} <= set(prof):
+        raise MonitorError(f"{path}: no reference_profile in the model metadata; retrain it with churn_train "
+                           "(which embeds one), or export it with export_onnx(..., metadata={'reference_profile': "
+                           "json.dumps(reference_profile(rows, p))})")
+    missing = [f for f in FEATURES if f not in prof['features']]
+    if missing: raise MonitorError(f"{path}: the reference profile lacks the features {', '.join(missing)}")
+    return prof
+
+# %% ../nbs/06_monitor.ipynb #16ae477b
 def _json_safe(o):
     "`o` with numpy scalars as Python numbers and NaN as None"
     if isinstance(o, dict): return {str(k): _json_safe(v) for k, v in o.items()}
@@ -211,6 +229,7 @@ def _json_safe(o):
         return None if isinstance(v, float) and not np.isfinite(v) else v
     return o
 
+# %% ../nbs/06_monitor.ipynb #3265a6be
 def monitor(source, # a `ChurnDataset` or an open `mirador_churn.sql.Database`
             scorer:ChurnScorer, # the model, with a `reference_profile` in its metadata
             days:int=30, # how far back the series reaches
@@ -249,21 +268,6 @@ def monitor(source, # a `ChurnDataset` or an open `mirador_churn.sql.Database`
                            verdict='breached' if breaches else 'ok', breaches=breaches, accuracy_apdex=acc,
                            reference=reference,
                            current=current, series=series, cohorts=cohorts))
-
-# %% ../nbs/06_monitor.ipynb #465f0223
-class MonitorError(ChurnError, ValueError):
-    "A model or an input the monitor cannot work with"
-
-def _profile(meta:dict, path)->dict:
-    "The reference profile in a model's metadata, or a `MonitorError` that says what to do"
-    prof = meta.get('reference_profile')
-    if not isinstance(prof, dict) or not {'features', 'score'} <= set(prof):
-        raise MonitorError(f"{path}: no reference_profile in the model metadata; retrain it with churn_train "
-                           "(which embeds one), or export it with export_onnx(..., metadata={'reference_profile': "
-                           "json.dumps(reference_profile(rows, p))})")
-    missing = [f for f in FEATURES if f not in prof['features']]
-    if missing: raise MonitorError(f"{path}: the reference profile lacks the features {', '.join(missing)}")
-    return prof
 
 # %% ../nbs/06_monitor.ipynb #ff4f7f6c
 _LEVEL_COLOURS = {'stable': 'tab:green', 'watch': 'tab:orange', 'alert': 'tab:red', 'unknown': 'tab:gray'}
@@ -357,10 +361,10 @@ def _registered_version(client, name:str, sha256:str)->str|None:
     versions = client.search_model_versions(f"name = '{name}'")
     return next((str(v.version) for v in versions if v.tags.get('onnx_sha256') == sha256), None)
 
+# %% ../nbs/06_monitor.ipynb #c7736630
 def _track(report:dict, files:list, onnx_path, params:dict, tracking_uri:str|None, experiment:str, model_name:str):
     "Log the report to MLflow (params, dated series metrics, files), tag the matching model version; warn on failure"
-    import hashlib, warnings
-    from mlflow.entities import Metric
+    from mlflow.entities import Metric   # mlflow: an optional heavy dependency, imported when tracking
     t = Tracker(tracking_uri, experiment)
     if t.check():
         sha = hashlib.sha256(Path(onnx_path).read_bytes()).hexdigest()
