@@ -14,7 +14,7 @@ from .features import FEATURES
 
 # %% auto #0
 __all__ = ['PSI_WATCH', 'PSI_ALERT', 'AGEING_FEATURES', 'psi_level', 'quantile_edges', 'bin_shares', 'psi', 'column_profile',
-           'fit_calibration', 'calibrate', 'expected_auc', 'reference_profile', 'column_drift']
+           'fit_calibration', 'calibrate', 'expected_auc', 'estimate_holds', 'reference_profile', 'column_drift']
 
 # %% ../nbs/03b_drift.ipynb #9e0979fe
 PSI_WATCH, PSI_ALERT = 0.1, 0.25   # PSI levels: below PSI_WATCH stable, below PSI_ALERT watch, else alert
@@ -107,6 +107,13 @@ def expected_auc(p:np.ndarray, # calibrated churn probabilities (or 0/1 labels: 
     tp, fp = np.cumsum(p)[last], np.cumsum(1 - p)[last]
     if not len(s) or tp[-1] <= 0 or fp[-1] <= 0: return float('nan')
     return float(np.trapezoid(np.r_[0, tp / tp[-1]], np.r_[0, fp / fp[-1]]))
+
+# %% ../nbs/03b_drift.ipynb #a092c858
+def estimate_holds(score_psi:float, # the PSI of the score against the reference
+                   alert:float=PSI_ALERT, # PSI from which the reference calibration is not trusted
+                  )->bool:
+    "Whether a label-free estimate from the reference calibration holds: the score PSI is known and below alert"
+    return bool(score_psi is not None and np.isfinite(score_psi) and score_psi < alert)
 
 # %% ../nbs/03b_drift.ipynb #9475b782
 def _calibration_facts(p:np.ndarray, y:np.ndarray)->dict:

@@ -13,7 +13,8 @@ import pandas as pd
 from fastcore.basics import patch
 from fastcore.script import call_parse
 
-from .drift import AGEING_FEATURES, PSI_ALERT, PSI_WATCH, calibrate, column_drift, expected_auc
+from .drift import (AGEING_FEATURES, PSI_ALERT, PSI_WATCH, calibrate, column_drift, estimate_holds,
+                                  expected_auc)
 from .core import ChurnError, ConfigError, run_cli
 from .data import atomic_write, is_database_url, load_dataset, redact
 from .features import FEATURES, ChurnConfig, build_features, build_training_table, data_end
@@ -69,6 +70,7 @@ def monitor_scores(scored:pd.DataFrame, # a row per customer: the `FEATURES`, `c
     r = dict(n_customers=len(scored), score_psi=score['psi'], score_level=score['level'],
              score_out_of_range=score['out_of_range'],
              estimated_auc=expected_auc(cal, p[ok]), estimated_churn_rate=mean(cal),
+             estimate_holds=estimate_holds(score['psi'], slo.psi_alert),
              max_feature_psi=max(counted, default=float('nan')), features=feats)
     if 'churned' in scored.columns:
         y = scored['churned'].to_numpy(np.float64)[ok]
@@ -124,7 +126,7 @@ def quality(self:_Shop, cutoff)->dict:
 # %% ../nbs/06_monitor.ipynb #d2a85d51
 def _row(date, m:dict)->dict:
     "One entry of the series: the figures of `monitor_scores` a dashboard draws"
-    keys = ('n_customers', 'score_psi', 'score_level', 'estimated_auc', 'estimated_churn_rate')
+    keys = ('n_customers', 'score_psi', 'score_level', 'estimated_auc', 'estimated_churn_rate', 'estimate_holds')
     top = [f for f, v in m['features'].items() if v['psi'] == m['max_feature_psi']]
     return {'date': str(pd.Timestamp(date).date()), **{k: m[k] for k in keys}, 'realized_auc': m.get('realized_auc'),
             'brier': m.get('brier'), 'max_feature_psi': m['max_feature_psi'], 'max_feature': top[0] if top else None}
