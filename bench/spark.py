@@ -4,7 +4,7 @@
     python bench/spark.py --customers 20000 --orders 200000   # the quick check: a few minutes (mostly Spark's fixed costs)
     python bench/spark.py --old-plan ...                      # also the per-cutoff UNION ALL plan, for its shuffle bytes
 
-The shop is generated once (seed 42) and written once as Parquet (save_dataset) to a temporary folder. Then the same
+The shop is generated once (seed 42) and written once as Parquet (save_dataset), see the cache below. Then the same
 training table (`--cutoffs` rolling-origin cutoffs, `default_cutoffs`) is computed by
   (a) the in-memory path: load_dataset + build_training_table,
   (b) DuckDB over the same Parquet files (views on read_parquet) + sql_training_table,
@@ -46,11 +46,16 @@ Scale-out (reasoning from these measurements; a cluster was not measured):
 - 1,000,000,000 orders (x100 this run; an ESTIMATE by linear extrapolation of throughput MEASURED UNDER LOAD, so
   pessimistic): ~16 core-hours of executor time (69,836 order-cutoffs per core-second), so ~5 min on 200 cores
   (50 executors x 4 cores, 8-16 GB each) plus ~1-2 min of fixed overhead; ~48 GB of shuffle (-> ~380 shuffle
-  partitions of 128 MB); ~30 GB of Parquet input (-> ~240 scan tasks). On a managed engine that is ~35 vCPU-hours a
-  run with overhead: at an illustrative $0.05-0.10 per vCPU-hour of on-demand compute, $2-4 a run, before the engine's
-  own surcharge (DBU, EMR fee), which about doubles it. The in-memory path would need ~100x its measured peak memory.
+  partitions of 128 MB); ~30 GB of Parquet input (-> ~240 scan tasks). On a managed engine billed by compute unit
+  (1 CU = 1 core + 4 GiB): ~23 CU-hours a run with start-up and idle tails, at 0.053801 USD per CU-hour (Alibaba Cloud
+  EMR Serverless Spark, pay-as-you-go, US (Virginia), price table last updated 18 March 2026, read 2 December 2026)
+  about 1.3 USD a run before storage and transfer (05a_spark's last section). The in-memory path would need ~100x its
+  measured peak memory.
+
+The shop is cached: generated once per size into mirador-spark-bench-shop-CUSTOMERSxORDERS in the temporary folder
+(--cache DIR elsewhere) and regenerated only when mirador_churn/data.py changes; the rest of a run's files are removed.
 """
-import argparse, gc, json, os, platform, sys, tempfile, time, urllib.request
+import argparse, gc, hashlib, json, os, platform, shutil, sys, tempfile, time, urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -61,10 +66,24 @@ from mirador_churn.features import FEATURES, ChurnConfig, build_training_table, 
 from mirador_churn.scoring import ChurnScorer
 from mirador_churn.sql import Database, feature_sql, sql_training_table, training_dtypes
 from mirador_churn.testing import assert_same_table
-from mirador_churn import spark as S
+from mirador_churn import data as churn_data, spark as S
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import Stage, check_baseline, fail_if_slow, load_average, size_key, write_baseline
+
+def cached_shop(customers:int, orders:int, cache:Path|None, results:list)->Path:
+    "The seed-42 shop as Parquet in `cache`, generated and written once; regenerated when the generator's source changes"
+    cache = cache or Path(tempfile.gettempdir()) / f'mirador-spark-bench-shop-{customers}x{orders}'
+    stamp, key = cache / 'GENERATED', hashlib.sha256(Path(churn_data.__file__).read_bytes()).hexdigest()[:16]
+    if stamp.is_file() and stamp.read_text() == key:
+        print(f"using the cached shop in {cache} (generator {key})")
+        return cache
+    shutil.rmtree(cache, ignore_errors=True)
+    with Stage(results, 'generate synthetic data (seed 42)', path='setup', rows=orders):
+        ds = generate_synthetic(customers, orders, seed=42)
+    with Stage(results, 'save_dataset (Parquet), once', path='setup'): save_dataset(ds, cache)
+    stamp.write_text(key)
+    return cache
 
 def bench_session(master:str, driver_memory:str):
     "A quiet local session like spark_session's, but with the UI (and its REST API) on, for the stage metrics"
@@ -129,18 +148,21 @@ def main():
     ap.add_argument('--driver-memory', default='4g', help='local mode: the driver is the executor')
     ap.add_argument('--old-plan', action='store_true', help='also run the per-cutoff UNION ALL plan (slow at scale)')
     ap.add_argument('--output', default=None)
+    ap.add_argument('--cache', default=None, help='folder of the generated Parquet shop, kept between runs '
+                    '(default: mirador-spark-bench-shop-CUSTOMERSxORDERS in the temporary folder)')
+    ap.add_argument('--no-table-write', action='store_true', help='skip writing the training frame to the lake '
+                    '(it runs the plan again)')
     ap.add_argument('--write-baseline', action='store_true', help='commit-ready: make these figures bench/baseline.json')
     a = ap.parse_args()
     out = Path(a.output or Path(__file__).parent / 'results' / f'spark-{a.customers}.json')
     results, figures, cfg = [], {}, ChurnConfig()
     tmp = Path(tempfile.mkdtemp(prefix='mirador-spark-bench-'))
-    data = tmp / 'data'
     figures['load_average_at_start'] = load_average()
 
-    with Stage(results, 'generate synthetic data (seed 42)', path='setup', rows=a.orders): ds = generate_synthetic(a.customers, a.orders, seed=42)
-    with Stage(results, 'save_dataset (Parquet), once', path='setup'): save_dataset(ds, data)
-    cutoffs = default_cutoffs(ds.orders, cfg, n=a.cutoffs)
-    del ds; gc.collect()
+    data = cached_shop(a.customers, a.orders, Path(a.cache) if a.cache else None, results)
+    orders_dates = pd.read_parquet(data / 'orders.parquet', columns=['order_date'])
+    cutoffs = default_cutoffs(orders_dates, cfg, n=a.cutoffs)
+    del orders_dates; gc.collect()
     figures['parquet_mb'] = {p.name: round(p.stat().st_size / 2**20, 2) for p in sorted(data.glob('*.parquet'))}
 
     # (a) the in-memory path
@@ -193,9 +215,10 @@ def main():
     del t_mem; gc.collect()
 
     # outputs in the lake: the training frame and the scores written by the executors
-    with Stage(results, 'spark_write_table: training frame as Parquet by cutoff_date', path='spark'):
-        lake = S.spark_write_table(S.spark_training_frame(spark, cfg, cutoffs), str(tmp / 'lake' / 'table'))
-    figures['lake_table_rows'] = spark.read.parquet(lake).count()
+    if not a.no_table_write:
+        with Stage(results, 'spark_write_table: training frame as Parquet by cutoff_date', path='spark'):
+            lake = S.spark_write_table(S.spark_training_frame(spark, cfg, cutoffs), str(tmp / 'lake' / 'table'))
+        figures['lake_table_rows'] = spark.read.parquet(lake).count()
     with Stage(results, 'quick model: 2,000-customer shop, 5 epochs, export_onnx', path='model'):
         from mirador_churn.model import TrainConfig, train_model
         from mirador_churn.export import export_onnx
@@ -247,6 +270,7 @@ def main():
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, default=str))
     print(f"\nwrote {out}")
+    shutil.rmtree(tmp, ignore_errors=True)   # the lake and the model; the cached shop stays
     ok = figures['spark_query_vs_duckdb'] <= 3
     print(f"{'met   ' if ok else 'MISSED'} Spark query within 3x DuckDB: {figures['spark_query_vs_duckdb']}x"
           + ('' if a.customers >= 1_000_000 else '   (the target is for 1M/10M; this is a small run)'))

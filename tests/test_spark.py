@@ -1,6 +1,6 @@
-"""Spark for real, in local mode and on a standalone cluster of two workers: parity with build_training_table, spark:PATH
-sources, outputs written by the executors, the bounded sample, scoring on the executors."""
-import json, os, shutil, signal, socket, subprocess, sys, time, urllib.request
+"""Spark for real, in local mode: parity with build_training_table, spark:PATH sources, outputs written by the
+executors, the bounded sample, scoring on the executors (a standalone cluster and Spark Connect: test_spark_cluster.py)."""
+import os, shutil
 from pathlib import Path
 import numpy as np, pandas as pd, pytest
 from mirador_churn.data import generate_synthetic, save_dataset
@@ -171,86 +171,3 @@ def test_outputs_in_the_lake_and_the_sample(spark, shop, tmp_path):
     assert not other[['customer_id', 'cutoff']].equals(part[['customer_id', 'cutoff']])   # the seed decides the rows
     with pytest.raises(Exception, match='max_rows must be positive'):
         spark_training_sample(spark, ChurnConfig(), cutoffs, max_rows=0)
-
-def _free_ports(n:int)->list[int]:
-    "`n` free loopback ports in this project's range 18400-18499"
-    held = []
-    try:
-        for port in range(18400, 18500):
-            s = socket.socket()
-            try: s.bind(('127.0.0.1', port)); held.append(s)
-            except OSError: s.close()
-            if len(held) == n: return [h.getsockname()[1] for h in held]
-        pytest.skip(f'fewer than {n} free ports in 18400-18499')
-    finally:
-        for h in held: h.close()
-
-def _cluster_status(ui_port:int)->dict:
-    with urllib.request.urlopen(f'http://127.0.0.1:{ui_port}/json/', timeout=5) as r: return json.load(r)
-
-@pytest.fixture
-def standalone(tmp_path):
-    "A Spark master and two one-core workers, started with pyspark's own spark-class on loopback; stopped after"
-    import pyspark
-    home = Path(pyspark.__file__).parent
-    env = {**os.environ, 'SPARK_HOME': str(home), 'SPARK_LOCAL_IP': '127.0.0.1', 'SPARK_LOG_DIR': str(tmp_path)}
-    procs = []
-    def start(name, *args):
-        log = open(tmp_path / f'{name}.log', 'wb')
-        procs.append(subprocess.Popen([str(home / 'bin' / 'spark-class'), *args], stdout=log, stderr=subprocess.STDOUT,
-                                      env=env, start_new_session=True))
-    try:
-        port, ui, *worker_ui = _free_ports(4)
-        start('master', 'org.apache.spark.deploy.master.Master', '--host', '127.0.0.1', '--port', str(port),
-              '--webui-port', str(ui))
-        for i in range(2):
-            start(f'worker{i}', 'org.apache.spark.deploy.worker.Worker', f"spark://127.0.0.1:{port}", '--host', '127.0.0.1',
-                  '--cores', '1', '--memory', '1g', '--webui-port', str(worker_ui[i]), '--work-dir', str(tmp_path / f'work{i}'))
-        deadline, alive = time.monotonic() + 120, 0
-        while time.monotonic() < deadline:
-            try: alive = sum(w['state'] == 'ALIVE' for w in _cluster_status(ui)['workers'])
-            except OSError: pass
-            if alive == 2: break
-            assert all(p.poll() is None for p in procs), (tmp_path / 'master.log').read_text()[-2000:]
-            time.sleep(1)
-        assert alive == 2, f"{alive} of 2 workers registered in 120 s: {(tmp_path / 'worker0.log').read_text()[-2000:]}"
-        yield f"spark://127.0.0.1:{port}", ui
-    finally:
-        for p in procs:
-            try: os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError: pass
-        for p in procs:
-            try: p.wait(timeout=30)
-            except subprocess.TimeoutExpired: os.killpg(p.pid, signal.SIGKILL); p.wait(timeout=10)
-
-def test_parity_on_a_standalone_cluster(spark, shop, standalone, tmp_path):
-    "The same parity on spark://127.0.0.1 with two worker processes: the table, the sample, the lake, the scores"
-    from pyspark.sql import SparkSession
-    from mirador_churn.export import export_onnx
-    from mirador_churn.model import TrainConfig, train_model
-    from mirador_churn.scoring import ChurnScorer
-    master, ui = standalone
-    ds, d = shop
-    spark.stop()   # the module's local session: getOrCreate would hand it back
-    cluster = spark_session(master, shuffle_partitions=4, app_name='mirador-churn-cluster-test')
-    try:
-        assert cluster.sparkContext.master == master
-        cutoffs = default_cutoffs(ds.orders, n=4)
-        want = build_training_table(*ds[:2], ChurnConfig(), cutoffs, ds.order_items)
-        got = spark_training_table(f'spark:{d}', ChurnConfig(), cutoffs)
-        assert_same_table(got, want)
-        apps = _cluster_status(ui)['activeapps']
-        assert [a['name'] for a in apps] == ['mirador-churn-cluster-test'] and apps[0]['cores'] == 2
-        part, info = spark_training_sample(cluster, ChurnConfig(), cutoffs, max_rows=800, seed=1)
-        assert_same_table(part, want.merge(part[['customer_id', 'cutoff']]))
-        assert info['sampled'] <= 800 < info['rows']
-        train, valid, _ = time_split(want)
-        model, _ = train_model(train, valid, TrainConfig(max_epochs=3), progress=False)
-        export_onnx(model, tmp_path / 'model.onnx')
-        counts = spark_write_scores(cluster, tmp_path / 'model.onnx', f'spark:{tmp_path}/scores')
-        lake = pd.read_parquet(counts['output']).sort_values('customer_id', ignore_index=True)
-        feats = build_features(*ds[:2], order_items=ds.order_items)
-        assert lake.customer_id.tolist() == feats.customer_id.tolist() == sorted(feats.customer_id) and counts['scored'] == len(feats)
-        want_p = ChurnScorer.load(tmp_path / 'model.onnx').predict_proba(feats)
-        assert np.array_equal(lake.churn_probability.to_numpy(), want_p) and lake.churn_probability.std() > 0
-    finally: cluster.stop()
