@@ -12,7 +12,7 @@ import numpy as np, pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from mirador_churn.data import load_dataset
-from mirador_churn.drift import calibrate, expected_auc
+from mirador_churn.drift import PSI_ALERT, calibrate, column_drift, estimate_holds, expected_auc
 from mirador_churn.features import ChurnConfig, build_training_table
 from mirador_churn.model import TrainConfig, set_threads
 from mirador_churn.monitor import monitor, summary_table
@@ -78,7 +78,8 @@ def main():
         q, o = calibrate(p, prof['calibration']), calibrate(p, old_cal)
         rows.append(dict(cohort=str(c.date()), customers=len(g), realized_auc=expected_auc(y, p),
                          estimated_auc=expected_auc(q, p), platt_auc=expected_auc(o, p), realized_rate=y.mean(),
-                         estimated_rate=q.mean()))
+                         estimated_rate=q.mean(), score_psi=(s := column_drift(p, prof['score'])['psi']),
+                         holds=estimate_holds(s)))
     res = pd.DataFrame(rows)
     if a.nannyml:
         ref[['p', 'churned']].to_csv(work / 'ref.csv', index=False)
@@ -91,8 +92,12 @@ def main():
     res['gap'] = res.estimated_auc - res.realized_auc
     res['rate_gap'] = res.estimated_rate - res.realized_rate
     print(res.to_string(index=False, float_format='{:.3f}'.format))
-    within = (res.gap.abs() <= 0.03).sum()
-    print(f"\nestimated ROC AUC within 0.03 of realized on {within} of {len(res)} weekly cohorts "
+    within, held = (res.gap.abs() <= 0.03).sum(), res[res.holds]
+    print(f"\nwhere the estimate holds (score PSI below {PSI_ALERT}): {len(held)} of {len(res)} cohorts; ROC AUC within 0.03 "
+          f"on {(held.gap.abs() <= 0.03).sum()} of them (max |gap| {held.gap.abs().max():.3f}), churn rate within 0.03 "
+          f"on {(held.rate_gap.abs() <= 0.03).sum()} (max |gap| {held.rate_gap.abs().max():.3f}); withheld: "
+          f"{', '.join(f'{c} (score PSI {v:.3f})' for c, v in zip(res.cohort[~res.holds], res.score_psi[~res.holds])) or 'none'}")
+    print(f"over all cohorts: estimated ROC AUC within 0.03 of realized on {within} of {len(res)} weekly cohorts "
           f"(max |gap| {res.gap.abs().max():.3f}; the Platt method before: {(res.platt_auc - res.realized_auc).abs().max():.3f}); "
           f"churn rate max |gap| {res.rate_gap.abs().max():.3f}")
     if 'nannyml_auc' in res: print(f"NannyML CBPE max |gap| {(res.nannyml_auc - res.realized_auc).abs().max():.3f}, "

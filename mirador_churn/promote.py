@@ -32,6 +32,7 @@ __all__ = ['CONFIGMAP_NAME', 'PromotionError', 'PromotionPolicy', 'evaluation_co
 class PromotionError(ChurnError):
     "A promotion that cannot be decided: no candidate, no data, an unreachable registry"
 
+# %% ../nbs/08_promote.ipynb #d34daf07
 @dataclass(frozen=True)
 class PromotionPolicy:
     "What a candidate must show to become champion"
@@ -126,6 +127,7 @@ class Check:
     detail:str
     def __str__(self): return f"{'pass' if self.passed else 'FAIL'}  {self.name}: {self.detail}"
 
+# %% ../nbs/08_promote.ipynb #d756bf87
 def gate_checks(candidate:dict, # `cohort_metrics` of the candidate
                 champion:dict|None, # `cohort_metrics` of the champion; None: there is none yet
                 policy:PromotionPolicy=PromotionPolicy(),
@@ -189,6 +191,7 @@ def alias(self:Registry, alias:str):
     "The version with `alias`, or None"
     return self.call(f"reading the alias {alias}", alias_version, self.client, self.name, alias)
 
+# %% ../nbs/08_promote.ipynb #fba21fd3
 @patch
 def version(self:Registry, version)->object:
     "The model version `version`, or a `PromotionError` naming the versions there are"
@@ -199,18 +202,21 @@ def version(self:Registry, version)->object:
         raise PromotionError(f"{self.name!r} has no version {version} (versions: {have})")
     return mv
 
+# %% ../nbs/08_promote.ipynb #fd8422ed
 @patch
 def aliases(self:Registry)->dict:
     "Alias → version (as text) of every alias of the model"
     m = self.call('reading the model', self.client.get_registered_model, self.name)
     return {a: str(v) for a, v in sorted(m.aliases.items())}
 
+# %% ../nbs/08_promote.ipynb #1e3ab1f6
 @patch
 def tag(self:Registry, version, tags:dict):
     "Set version tags"
     for k, v in tags.items():
         self.call(f"tagging version {version}", self.client.set_model_version_tag, self.name, str(version), k, str(v))
 
+# %% ../nbs/08_promote.ipynb #96fe0701
 @patch
 def move(self:Registry, alias:str, version):
     "Point `alias` at `version`, or remove it when `version` is None"
@@ -218,6 +224,7 @@ def move(self:Registry, alias:str, version):
         self.call(f"removing the alias {alias}", self.client.delete_registered_model_alias, self.name, alias)
     else: self.call(f"moving the alias {alias}", self.client.set_registered_model_alias, self.name, alias, str(version))
 
+# %% ../nbs/08_promote.ipynb #2fac0549
 @patch
 def onnx(self:Registry, version)->Path:
     "The version's ONNX file, downloaded (and checked against its `onnx_sha256` tag) by `resolve_model`"
@@ -227,12 +234,13 @@ def onnx(self:Registry, version)->Path:
 CONFIGMAP_NAME = 'mirador-churn-model'
 
 def promotion_record(model_name:str, version, facts:dict, previous_version=None, alias:str='champion')->dict:
-    "The `promotion.json` of the plan's interface 7, for the model with `model_facts` `facts`"
+    "The promotion.json that the service reads, for the model with `model_facts` `facts`"
     return dict(model_name=model_name, version=str(version), alias=alias,
                 artifact_uri=f"models:/{model_name}/{version}", onnx_sha256=facts['onnx_sha256'],
                 features=list(facts['features']), input=facts['inputs'][0][0], output='churn_probability',
                 previous_version=None if previous_version is None else str(previous_version))
 
+# %% ../nbs/08_promote.ipynb #cea9ca86
 def configmap_manifest(promotion:dict, name:str=CONFIGMAP_NAME)->dict:
     "A Kubernetes ConfigMap carrying the promotion: one key per fact, and the whole record as `promotion.json`"
     p = promotion
@@ -314,7 +322,9 @@ def __str__(self:Decision):
     lines += [f"  {k}" for k in self.checks]
     return '\n'.join(lines + [('dry run, nothing changed: ' if self.dry_run else '') + self.reason])
 
-Decision.__repr__ = Decision.__str__
+# %% ../nbs/08_promote.ipynb #cca2d7fb
+@patch
+def __repr__(self:Decision): return str(self)
 
 # %% ../nbs/08_promote.ipynb #p030e3be8c08
 def _now()->str: return datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')

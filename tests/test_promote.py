@@ -287,31 +287,44 @@ def test_the_same_decision_from_a_database(shared):
 
 @pytest.mark.skipif(__import__('importlib.util').util.find_spec('lifetimes') is None,
                     reason="CDNOW ships in the lifetimes package, which is not installed")
-def test_cdnow_first_model_promoted_an_older_one_refused(tmp_path):
-    """CDNOW through churn_train and churn_promote on a local store: the fresh model becomes champion; one trained on
-    the log as it stood six months earlier is refused with its figures; the SLO thresholds are options"""
+def test_cdnow_first_model_promoted_a_newer_one_over_it_an_older_one_refused(tmp_path):
+    """CDNOW through churn_train and churn_promote on a local store, each decision on the data of its day: the model of
+    24 June 1998 becomes the first champion; the model of the whole log is promoted over it with a paired bootstrap
+    interval (called within noise when it holds zero); one trained on the log as it stood six months earlier is refused
+    with its figures; the SLO thresholds are options"""
     from mirador_churn.data import read_cdnow
     customers, orders = read_cdnow()
-    for name, o in (('cdnow', orders), ('cdnow_jan98', orders[orders.order_date < '1998-01-01'])):
+    logs = {'cdnow_jun24': orders[orders.order_date < '1998-06-24'], 'cdnow': orders,
+            'cdnow_jan98': orders[orders.order_date < '1998-01-01']}
+    for name, o in logs.items():
         (tmp_path / name).mkdir()
         customers.to_csv(tmp_path / name / 'customers.csv', index=False)
         o.to_csv(tmp_path / name / 'orders.csv', index=False)
     store = f"sqlite:///{tmp_path}/mlflow.db"
     env = dict(MIRADOR_CHURN_CACHE=str(tmp_path / 'cache'), MLFLOW_DISABLE_TELEMETRY='true')
-    for data in ('cdnow', 'cdnow_jan98'):   # versions 1 (the whole log) and 2 (the log to 1 January 1998)
+    for data in logs:   # versions 1 (the log to 24 June 1998), 2 (the whole log), 3 (the log to 1 January 1998)
         run([*TRAIN, '--data-source', str(tmp_path / data), '--tracking-uri', store, '--max-epochs', '12', '--quiet',
              '--output', str(tmp_path / f'out_{data}')], env=env, timeout=900)
-    def promote_cdnow(*args, code):
-        r = run([*PROMOTE, '--data', str(tmp_path / 'cdnow'), '--tracking-uri', store, '--output',
+    def promote_cdnow(data, *args, code):
+        r = run([*PROMOTE, '--data', str(tmp_path / data), '--tracking-uri', store, '--output',
                  str(tmp_path / 'promotion'), *args], env=env, check=False, timeout=600)
         assert r.returncode == code, f"exit {r.returncode}, not {code}\n{r.stdout}\n{r.stderr[-3000:]}"
         return r.stdout
-    out = promote_cdnow('--candidate', '1', code=0)
+    out = promote_cdnow('cdnow_jun24', '--candidate', '1', code=0)
     assert 'promoted: version 1 is champion (first champion: ROC AUC' in out and 'pass  SLO: monitor verdict ok' in out
-    out = promote_cdnow('--candidate', '2', code=1)
+    out = promote_cdnow('cdnow', '--candidate', '2', code=0)
     line = out.strip().splitlines()[-1]
-    assert line.startswith('refused: version 2 is not promoted: ') and 'SLO: monitor verdict breached' in line, out
+    m = re.fullmatch(r"promoted: version 2 is champion, version 1 is previous \(ROC AUC ([-+]\d\.\d{4}) "
+                     r"\[95% paired bootstrap ([-+]\d\.\d{4}), ([-+]\d\.\d{4})\](, within noise)?\)", line)
+    assert m, out
+    d, lo, hi = float(m[1]), float(m[2]), float(m[3])
+    assert lo <= d <= hi and bool(m[4]) == (lo <= 0 <= hi), line
+    assert json.loads((tmp_path / 'promotion' / 'promotion.json').read_text())['version'] == '2'
+    out = promote_cdnow('cdnow', '--candidate', '3', code=1)
+    line = out.strip().splitlines()[-1]
+    assert line.startswith('refused: version 3 is not promoted: ') and 'SLO: monitor verdict breached' in line, out
     assert '95% paired bootstrap' in out, out
     relaxed = ['--psi_alert', '2', '--feature_psi_alert', '2', '--max_churn_rate_shift', '0.5', '--dry-run']
-    out = promote_cdnow('--candidate', '2', *relaxed, code=1 if 'FAIL  ROC AUC' in out or 'FAIL  Brier' in out else 0)
+    out = promote_cdnow('cdnow', '--candidate', '3', *relaxed,
+                        code=1 if 'FAIL  ROC AUC' in out or 'FAIL  Brier' in out else 0)
     assert 'pass  SLO: monitor verdict ok' in out, out   # the thresholds reach the monitor
