@@ -56,9 +56,9 @@ class SLO:
                               f"(features: {', '.join(FEATURES)})")
 
 # %% ../nbs/06_monitor.ipynb #4dd09cec
-def monitor_scores(scored:pd.DataFrame, # a row per customer: the `FEATURES`, `churn_probability`, optionally `churned`
-                   profile:dict, # from `reference_profile`
-                   slo:SLO=SLO(), # the PSI levels; `max_feature_psi` leaves out `slo.diagnostic_features`
+def monitor_scores(scored:pd.DataFrame, # a row per customer: the FEATURES, churn_probability, optionally churned
+                   profile:dict, # from reference_profile
+                   slo:SLO=SLO(), # the PSI levels; max_feature_psi leaves out slo.diagnostic_features
                   )->dict:
     "Drift, estimated and (with `churned`) realized performance of one scored population"
     p = scored['churn_probability'].to_numpy(np.float64)
@@ -232,8 +232,8 @@ def _json_safe(o):
     return o
 
 # %% ../nbs/06_monitor.ipynb #3265a6be
-def monitor(source, # a `ChurnDataset` or an open `mirador_churn.sql.Database`
-            scorer:ChurnScorer, # the model, with a `reference_profile` in its metadata
+def monitor(source, # a ChurnDataset or an open mirador_churn.sql.Database
+            scorer:ChurnScorer, # the model, with a reference_profile in its metadata
             days:int=30, # how far back the series reaches
             weekly:bool=False, # one date a week instead of every day
             slo:SLO=SLO(), # the objective

@@ -38,7 +38,7 @@ class PromotionPolicy:
     "What a candidate must show to become champion"
     auc_tolerance:float=0.005 # the candidate's ROC AUC may be at most this much below the champion's
     brier_tolerance:float=0.002 # its Brier score may be at most this much above the champion's
-    min_auc:float=0.60 # the gate floor (`TrainConfig.min_auc`): no model below it is promoted
+    min_auc:float=0.60 # the gate floor (TrainConfig.min_auc): no model below it is promoted
 
     def __post_init__(self):
         for k in ('auc_tolerance', 'brier_tolerance'):
@@ -48,7 +48,7 @@ class PromotionPolicy:
             raise PromotionError(f"PromotionPolicy.min_auc must be in [0, 1], got {self.min_auc!r}")
 
 # %% ../nbs/08_promote.ipynb #p009e1d53940
-def evaluation_cohort(data, # a data folder (Parquet or CSV), a duckdb:// or postgresql:// URL, or a `ChurnDataset`
+def evaluation_cohort(data, # a data folder (Parquet or CSV), a duckdb:// or postgresql:// URL, or a ChurnDataset
                       cfg:ChurnConfig=ChurnConfig(), # the label windows of the models compared
                      )->pd.DataFrame:
     "Features and churn labels of the eligible customers at the newest cutoff whose label window the data covers"
@@ -58,7 +58,7 @@ def evaluation_cohort(data, # a data folder (Parquet or CSV), a duckdb:// or pos
     return build_training_table(ds.customers, ds.orders, cfg, default_cutoffs(ds.orders, cfg, 1), ds.order_items)
 
 # %% ../nbs/08_promote.ipynb #p0121aa46003
-def model_facts(path, # an `.onnx` file
+def model_facts(path, # an .onnx file
                )->dict:
     "The contract and identity of an ONNX model: features, tensors, label windows, SHA-256"
     s = onnx_session(path, 1)
@@ -71,8 +71,8 @@ def model_facts(path, # an `.onnx` file
                 onnx_sha256=sha256_file(path))
 
 # %% ../nbs/08_promote.ipynb #p013973187b7
-def contract_problems(candidate:dict, # `model_facts` of the candidate
-                      champion:dict, # `model_facts` of the champion
+def contract_problems(candidate:dict, # model_facts of the candidate
+                      champion:dict, # model_facts of the champion
                      )->list[str]:
     "How the candidate's contract differs from the champion's (empty: compatible)"
     out, (c, h) = [], (candidate, champion)
@@ -88,8 +88,8 @@ def contract_problems(candidate:dict, # `model_facts` of the candidate
     return out
 
 # %% ../nbs/08_promote.ipynb #p015ca256d47
-def cohort_metrics(path, # an `.onnx` file honouring the contract
-                   cohort:pd.DataFrame, # from `evaluation_cohort`
+def cohort_metrics(path, # an .onnx file honouring the contract
+                   cohort:pd.DataFrame, # from evaluation_cohort
                   )->dict:
     "ROC AUC and Brier score of the model at `path` on `cohort`"
     from sklearn.metrics import brier_score_loss, roc_auc_score
@@ -128,8 +128,8 @@ class Check:
     def __str__(self): return f"{'pass' if self.passed else 'FAIL'}  {self.name}: {self.detail}"
 
 # %% ../nbs/08_promote.ipynb #d756bf87
-def gate_checks(candidate:dict, # `cohort_metrics` of the candidate
-                champion:dict|None, # `cohort_metrics` of the champion; None: there is none yet
+def gate_checks(candidate:dict, # cohort_metrics of the candidate
+                champion:dict|None, # cohort_metrics of the champion; None: there is none yet
                 policy:PromotionPolicy=PromotionPolicy(),
                 interval:tuple|None=None, # paired bootstrap interval of the ROC AUC difference, if computed
                )->list[Check]:
@@ -150,7 +150,7 @@ def gate_checks(candidate:dict, # `cohort_metrics` of the candidate
                   Check('Brier', db <= policy.brier_tolerance, brier)]
 
 # %% ../nbs/08_promote.ipynb #p0198f6a05aa
-def slo_check(report:dict, # the monitor's report (`monitor.json`): `verdict`, `breaches`, `current`
+def slo_check(report:dict, # the monitor's report (monitor.json): verdict, breaches, current
              )->Check:
     "The SLO check of a promotion, from the monitor's report on the candidate and the current data"
     cur = report.get('current') or {}
@@ -262,7 +262,7 @@ def _yaml(manifest:dict)->str:
     Dumper.add_representer(str, literal)
     return yaml.dump(manifest, Dumper=Dumper, sort_keys=False, width=4096)
 
-def write_promotion(promotion:dict, # from `promotion_record`
+def write_promotion(promotion:dict, # from promotion_record
                     output:str|Path='promotion', # folder; created if missing
                    )->list[Path]:
     "Write `promotion.json` and `configmap.yaml` to `output`, each atomically"
@@ -279,7 +279,7 @@ class Decision:
     model_name:str
     version:str|None # the candidate (promote, refuse), the restored version (rollback), the champion (none)
     champion:str|None # the champion before the decision
-    checks:list=field(default_factory=list) # `Check`s, in order
+    checks:list=field(default_factory=list) # Checks, in order
     evidence:dict=field(default_factory=dict) # what is recorded in the version's tags
     dry_run:bool=False # True: nothing was changed
     files:list=field(default_factory=list) # promotion.json and configmap.yaml, when written
@@ -381,8 +381,8 @@ def _evaluate(reg:Registry, cand, champ, data, policy:PromotionPolicy, monitor)-
 
 # %% ../nbs/08_promote.ipynb #p03293f6fb23
 def promote(data=None, # data folder or database URL: the cohort both models score, and the current data of the SLO
-            candidate=None, # the version to promote; None: the version with the alias `candidate`
-            tracking_uri:str|None=None, # MLflow tracking/registry URI; None: `MLFLOW_TRACKING_URI` or MLflow's default
+            candidate=None, # the version to promote; None: the version with the alias candidate
+            tracking_uri:str|None=None, # MLflow tracking/registry URI; None: MLFLOW_TRACKING_URI or MLflow's default
             model_name:str='mirador-churn', # registered model name
             policy:PromotionPolicy=PromotionPolicy(), # tolerances and floor
             dry_run:bool=False, # decide and report, change nothing
@@ -464,9 +464,9 @@ _roll_back = rollback   # `churn_promote`'s flag of the same name hides it there
 # %% ../nbs/08_promote.ipynb #p035e9dfacbc
 @call_parse
 def churn_promote(data:str=None, # data folder, duckdb:// or postgresql:// URL: the cohort to score, the current data
-                  candidate:str=None, # version to promote; default: the version with the alias `candidate`
+                  candidate:str=None, # version to promote; default: the version with the alias candidate
                   dry_run:bool=False, # print the decision, change nothing
-                  rollback:bool=False, # make `previous` champion again
+                  rollback:bool=False, # make previous champion again
                   tracking_uri:str=None, # MLflow registry URI; default MLFLOW_TRACKING_URI or sqlite:///mlflow.db
                   model_name:str='mirador-churn', # registered model name
                   output:str='promotion', # folder for configmap.yaml and promotion.json
