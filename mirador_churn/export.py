@@ -16,6 +16,7 @@ from torch import nn
 import mirador_churn
 from .data import atomic_write
 from .features import FEATURES, FEATURE_DEFINITIONS, ChurnConfig
+from .model import ChurnEnsemble
 from .scoring import CONTRACT, CONTRACT_VERSION, ChurnScorer
 
 # %% auto #0
@@ -33,10 +34,10 @@ def model_version(model:nn.Module)->str:
 # %% ../nbs/03_export.ipynb #3281464c
 def onnx_metadata(model:nn.Module, # the trained model
                   cfg:ChurnConfig, # the label windows
-                  train_cfg, # the `TrainConfig`
+                  train_cfg, # the TrainConfig
                   cutoffs:list, # the training, validation and test cutoffs
-                  metrics:dict, # test metrics from `evaluate`
-                  data_checksum:str='', # `dataset_checksum` of the input tables
+                  metrics:dict, # test metrics from evaluate
+                  data_checksum:str='', # dataset_checksum of the input tables
                  )->dict[str, str]:
     "The `metadata_props` of the exported file: string keys and values, JSON where structured"
     cuts = [str(pd.Timestamp(c)) for c in cutoffs]
@@ -53,10 +54,11 @@ def onnx_metadata(model:nn.Module, # the trained model
 
 # %% ../nbs/03_export.ipynb #00157804
 class _Probability(nn.Module):
-    "`model` followed by the sigmoid: raw features in, churn probability out"
+    "`model` and its probability: raw features in, churn probability out (a ChurnEnsemble: the mean of its members')"
     def __init__(self, model): super().__init__(); self.model = model
-    def forward(self, features): return torch.sigmoid(self.model(features))
+    def forward(self, features): return self.model.proba(features)
 
+# %% ../nbs/03_export.ipynb #38590f9d
 def _quiet_export(module, example):
     "`torch.onnx.export` of `module` to an `onnx.ModelProto`, without the exporter's chatter"
     loggers = [logging.getLogger(n) for n in ('torch.onnx', 'torch.export', 'torch._dynamo', 'onnxscript')]
@@ -73,19 +75,27 @@ def _quiet_export(module, example):
         for l, lv in zip(loggers, levels): l.setLevel(lv)
     return prog.model_proto
 
+# %% ../nbs/03_export.ipynb #889ea4cc
+def _doc_string(model:nn.Module)->str:
+    "What the file holds, in one line: a ChurnMLP, or the mean probability of n of them"
+    what = (f"the mean churn probability of {len(model.members)} ChurnMLPs (seeds)" if isinstance(model, ChurnEnsemble)
+            else "ChurnMLP: churn probability")
+    return f"mirador_churn {what} from 8 raw point-in-time features"
+
 # %% ../nbs/03_export.ipynb #5141827b
-def export_onnx(model:nn.Module, # a trained `ChurnMLP`
-                path:str|Path, # where to write the `.onnx` file
-                metadata:dict|None=None, # more `metadata_props`, e.g. from `onnx_metadata`
+def export_onnx(model:nn.Module, # a trained ChurnMLP or ChurnEnsemble
+                path:str|Path, # where to write the .onnx file
+                metadata:dict|None=None, # more metadata_props, e.g. from onnx_metadata
                )->Path:
     "Export `model` (with its sigmoid) to one self-contained, checked ONNX file at `path`, atomically"
     proto = _quiet_export(_Probability(model).eval(), torch.zeros(2, len(FEATURES)))
-    for node in proto.graph.node:   # the exporter's per-node stack traces name this machine's paths: same model, same bytes
+    # the exporter's per-node stack traces name this machine's paths: same model, same bytes
+    for node in proto.graph.node:
         node.ClearField('metadata_props')
     meta = {'features': json.dumps(list(FEATURES)), **(metadata or {}),
             'contract': CONTRACT, 'contract_version': CONTRACT_VERSION}
     onnx.helper.set_model_props(proto, meta)
-    proto.doc_string = 'mirador_churn ChurnMLP: churn probability from 8 raw point-in-time features'
+    proto.doc_string = _doc_string(model)
     onnx.checker.check_model(proto, full_check=True)
     def write(tmp):
         Path(tmp).write_bytes(proto.SerializeToString())

@@ -5,7 +5,7 @@
 # %% ../nbs/02_model.ipynb #bb33a30b
 from __future__ import annotations
 import json, os, sys, warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from matplotlib.figure import Figure
 from lifetimes import BetaGeoFitter, ParetoNBDFitter
+from safetensors import safe_open
 from safetensors.torch import save_file, load_file
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
@@ -29,11 +30,11 @@ from .scoring import feature_matrix
 
 # %% auto #0
 __all__ = ['CLIP_SD', 'TOP_SHARES', 'BTYD_MODELS', 'HGB_GRID', 'BASELINE_ROWS', 'TrainConfig', 'ChurnMLP', 'param_count',
-           'predict_proba', 'require_both_classes', 'training_summary', 'train_model', 'plot_training_curves',
-           'evaluate', 'rfm_summary', 'p_no_order', 'expected_orders', 'btyd_baselines', 'tune_hgb', 'fit_tuned_hgb',
-           'fit_baselines', 'set_threads', 'bootstrap_weights', 'weighted_auc', 'weighted_lift', 'noise_verdict',
-           'compare_models', 'auc_verdict', 'lift_verdict', 'plot_roc', 'plot_calibration', 'GateError', 'check_gate',
-           'save_model', 'load_model']
+           'ChurnEnsemble', 'predict_proba', 'require_both_classes', 'training_summary', 'train_model',
+           'plot_training_curves', 'evaluate', 'rfm_summary', 'p_no_order', 'expected_orders', 'btyd_baselines',
+           'tune_hgb', 'fit_tuned_hgb', 'fit_baselines', 'set_threads', 'bootstrap_weights', 'weighted_auc',
+           'weighted_lift', 'noise_verdict', 'compare_models', 'auc_verdict', 'lift_verdict', 'plot_roc',
+           'plot_calibration', 'GateError', 'check_gate', 'save_model', 'load_model']
 
 # %% ../nbs/02_model.ipynb #3ed74811
 @dataclass(frozen=True)
@@ -46,10 +47,11 @@ class TrainConfig:
     max_epochs:int=300 # upper bound on epochs
     patience:int=30 # epochs without a better validation AUC before stopping
     min_auc:float=0.60 # gate: the lowest test ROC AUC that may ship
+    n_seeds:int=1 # ChurnMLPs trained, with seeds seed, seed+1, ...; more than 1: their mean probability
 
     def __post_init__(self):
         "Check every setting: a `ConfigError` names the first bad one"
-        for k in ('lr', 'batch_size', 'max_epochs', 'patience'):
+        for k in ('lr', 'batch_size', 'max_epochs', 'patience', 'n_seeds'):
             v = getattr(self, k)
             if v is not None and not v > 0: raise ConfigError(f"TrainConfig.{k} must be positive, got {v!r}")
         if self.weight_decay < 0:
@@ -64,7 +66,7 @@ CLIP_SD = 5.0   # standardised inputs are clipped to ±5 standard deviations
 class ChurnMLP(nn.Module):
     "8 raw features → log1p, standardisation (buffers) and clipping → 16 → 16 → 1 logit"
     def __init__(self,
-                 n_features:int=len(FEATURES), # width of the input, the raw features in `FEATURES` order
+                 n_features:int=len(FEATURES), # width of the input, the raw features in FEATURES order
                  hidden:int=16, # units in each of the two hidden layers
                 ):
         "An untrained network with identity scaling (mean 0, sd 1) and no logit offset"
@@ -75,15 +77,46 @@ class ChurnMLP(nn.Module):
         self.register_buffer('std', torch.ones(n_features))
         self.register_buffer('logit_offset', torch.zeros(()))
 
-    def transform(self, x): return torch.log1p(x.clamp_min(0))
-    def forward(self, x):
+    def transform(self, x:torch.Tensor)->torch.Tensor:
+        "log1p of the raw features, negative values clamped to 0 first"
+        return torch.log1p(x.clamp_min(0))
+
+    def forward(self, x:torch.Tensor, # raw features, float32 [batch, 8] in FEATURES order
+               )->torch.Tensor:
+        "The churn logit of each row: transformed, standardised, clipped to ±CLIP_SD, the network, plus the offset"
         z = ((self.transform(x) - self.mean) / self.std).clamp(-CLIP_SD, CLIP_SD)
         return self.net(z).squeeze(-1) + self.logit_offset
+
+    def proba(self, x:torch.Tensor, # raw features, float32 [batch, 8] in FEATURES order
+             )->torch.Tensor:
+        "The churn probability of each row: the sigmoid of forward"
+        return torch.sigmoid(self(x))
 
 # %% ../nbs/02_model.ipynb #23bc5cdb
 def param_count(model:nn.Module)->int:
     "Number of trainable parameters"
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+# %% ../nbs/02_model.ipynb #b69b381b
+class ChurnEnsemble(nn.Module):
+    "ChurnMLPs of the same features, trained with different seeds; the churn probability is the mean of theirs"
+    def __init__(self,
+                 members:list, # trained ChurnMLPs
+                ):
+        "The ensemble of members, in order"
+        super().__init__()
+        if not len(members): raise ConfigError("ChurnEnsemble: no members, give at least one trained ChurnMLP")
+        self.members = nn.ModuleList(members)
+
+    def proba(self, x:torch.Tensor, # raw features, float32 [batch, 8] in FEATURES order
+             )->torch.Tensor:
+        "The mean of the members' churn probabilities of each row"
+        return torch.stack([m.proba(x) for m in self.members]).mean(0)
+
+    def forward(self, x:torch.Tensor, # raw features, float32 [batch, 8] in FEATURES order
+               )->torch.Tensor:
+        "The logit of proba: an ensemble gives a logit wherever a ChurnMLP's is read"
+        return torch.logit(self.proba(x))
 
 # %% ../nbs/02_model.ipynb #c3c765eb
 def _as_tensor(X, part:str='input')->torch.Tensor:
@@ -95,16 +128,17 @@ def _as_tensor(X, part:str='input')->torch.Tensor:
                                     f"in {bad.sum():,} rows, e.g. row {np.argmax(bad)}")
     return torch.from_numpy(M)
 
+# %% ../nbs/02_model.ipynb #0d6d4ca3
 @torch.no_grad()
-def predict_proba(model:ChurnMLP, # a trained model
-                  X, # a DataFrame with the `FEATURES` columns, or an array [n, 8] in `FEATURES` order
+def predict_proba(model:nn.Module, # a trained ChurnMLP or ChurnEnsemble
+                  X, # a DataFrame with the FEATURES columns, or an array [n, 8] in FEATURES order
                  )->np.ndarray:
     "Churn probability of each row of `X`"
     model.eval()
-    return torch.sigmoid(model(_as_tensor(X))).numpy()
+    return model.proba(_as_tensor(X)).numpy()
 
 # %% ../nbs/02_model.ipynb #a23bbdea
-def require_both_classes(rows, # a DataFrame with `churned` (and `cutoff`), or the labels themselves
+def require_both_classes(rows, # a DataFrame with churned (and cutoff), or the labels themselves
                          part:str='evaluated', # which rows these are, for the message: train, valid, test...
                         )->None:
     "Raise `ConfigError` unless the labels of `rows` hold both churners and non-churners"
@@ -161,14 +195,18 @@ class _Progress:
         print(summary, file=self.out, flush=True)
 
 # %% ../nbs/02_model.ipynb #bb71e710
-def training_summary(history:pd.DataFrame, # from `train_model`
+def training_summary(history:pd.DataFrame, # from train_model
                     )->str:
     "One line: how training ended and which epoch was kept"
     a = history.attrs
     ended = (f"stopped early at epoch {a['epochs_run']} of {a['max_epochs']}" if a['stopped_early']
              else f"ran all {a['epochs_run']} epochs")
     reason = f": {a['stop_reason']}" if a['stopped_early'] else ''
-    return f"{ended}, best epoch {a['best_epoch']} (validation ROC AUC {a['best_valid_auc']:.4f}){reason}"
+    line = f"{ended}, best epoch {a['best_epoch']} (validation ROC AUC {a['best_valid_auc']:.4f}){reason}"
+    if 'n_seeds' not in a: return line
+    kept = ', '.join(map(str, a['member_best_epochs']))
+    return (f"{a['n_seeds']} seeds, kept epochs {kept}; their mean probability: "
+            f"validation ROC AUC {a['ensemble_valid_auc']:.4f}; the first seed {line}")
 
 # %% ../nbs/02_model.ipynb #0d5702a0
 def _epoch_row(epoch:int, loss:float, model:ChurnMLP, Xv:torch.Tensor, yv:np.ndarray)->dict:
@@ -178,6 +216,7 @@ def _epoch_row(epoch:int, loss:float, model:ChurnMLP, Xv:torch.Tensor, yv:np.nda
         raise ConfigError(f"training diverged at epoch {epoch} (training loss {loss:.4g}): lower TrainConfig.lr")
     return dict(epoch=epoch, train_loss=loss, valid_loss=log_loss(yv, p, labels=[0, 1]), valid_auc=roc_auc_score(yv, p))
 
+# %% ../nbs/02_model.ipynb #4b3ecea7
 def _history(rows:list, best_epoch:int, cfg:TrainConfig, progress:_Progress)->pd.DataFrame:
     "The per-epoch history, with how training ended in `attrs`; closes `progress` with that line"
     h = pd.DataFrame(rows).assign(best=lambda d: d.epoch == best_epoch)
@@ -189,15 +228,8 @@ def _history(rows:list, best_epoch:int, cfg:TrainConfig, progress:_Progress)->pd
     return h
 
 # %% ../nbs/02_model.ipynb #1c20fd44
-def train_model(train:pd.DataFrame, # rows to fit: `FEATURES` and `churned`
-                valid:pd.DataFrame, # rows for early stopping
-                cfg:TrainConfig|None=None, # hyperparameters; default `TrainConfig()`
-                progress:bool=True, # print progress (see above) and how training ended
-                every:int=25, # epochs between progress lines when stdout is not a terminal
-               )->tuple[ChurnMLP, pd.DataFrame]:
-    "Train a `ChurnMLP` with early stopping on validation AUC; return it (best epoch's weights) and the history"
-    cfg = cfg or TrainConfig()
-    require_both_classes(train, 'train'); require_both_classes(valid, 'valid')
+def _fit_one(train:pd.DataFrame, valid:pd.DataFrame, cfg:TrainConfig, progress:bool, every:int)->tuple:
+    "One ChurnMLP trained with cfg.seed and early stopping on validation AUC: the best epoch's weights, the history"
     X, Xv = _as_tensor(train, 'train'), _as_tensor(valid, 'valid')
     y = torch.as_tensor(train.churned.to_numpy(np.float32))
     yv, bar = valid.churned.to_numpy(), _Progress(cfg.max_epochs, progress, every)
@@ -218,9 +250,32 @@ def train_model(train:pd.DataFrame, # rows to fit: `FEATURES` and `churned`
         model.load_state_dict(best[1])
     return model.eval(), _history(rows, best[2], cfg, bar)
 
+# %% ../nbs/02_model.ipynb #d1d57618
+def _ensemble_of(fits:list, valid:pd.DataFrame, progress:bool)->tuple:
+    "The ChurnEnsemble of the fitted members, and the first member's history with the ensemble's facts in attrs"
+    model = ChurnEnsemble([m for m, _ in fits]).eval()
+    h = fits[0][1].copy()
+    h.attrs = dict(fits[0][1].attrs, n_seeds=len(fits), member_best_epochs=[f[1].attrs['best_epoch'] for f in fits],
+                   ensemble_valid_auc=float(roc_auc_score(valid.churned, predict_proba(model, valid))))
+    if progress: print(training_summary(h), flush=True)
+    return model, h
+
+# %% ../nbs/02_model.ipynb #3f6e0afc
+def train_model(train:pd.DataFrame, # rows to fit: FEATURES and churned
+                valid:pd.DataFrame, # rows for early stopping
+                cfg:TrainConfig|None=None, # hyperparameters; default TrainConfig()
+                progress:bool=True, # print progress (see above) and how training ended
+                every:int=25, # epochs between progress lines when stdout is not a terminal
+               )->tuple[nn.Module, pd.DataFrame]:
+    "Train a ChurnMLP (a ChurnEnsemble of cfg.n_seeds of them) with early stopping on validation AUC, and its history"
+    cfg = cfg or TrainConfig()
+    require_both_classes(train, 'train'); require_both_classes(valid, 'valid')
+    fits = [_fit_one(train, valid, replace(cfg, seed=cfg.seed + i), progress, every) for i in range(cfg.n_seeds)]
+    return fits[0] if cfg.n_seeds == 1 else _ensemble_of(fits, valid, progress)
+
 # %% ../nbs/02_model.ipynb #84694f5d
-def plot_training_curves(history:pd.DataFrame, # from `train_model`: epoch, train_loss, valid_loss, valid_auc
-                         best_epoch:int|None=None, # the epoch to mark; default: the one `train_model` kept
+def plot_training_curves(history:pd.DataFrame, # from train_model: epoch, train_loss, valid_loss, valid_auc
+                         best_epoch:int|None=None, # the epoch to mark; default: the one train_model kept
                         )->Figure:
     "Losses and validation ROC AUC by epoch, the best epoch marked"
     best_epoch = history.attrs.get('best_epoch') if best_epoch is None else best_epoch
@@ -302,6 +357,7 @@ BTYD_MODELS = {'BG/NBD': BetaGeoFitter, 'Pareto/NBD': ParetoNBDFitter}
 _FIT_OPTIONS = {'BG/NBD': {}, 'Pareto/NBD': dict(initial_params=np.ones(4), tol=1e-6)}   # lifetimes' Pareto/NBD
 # starts from an unseeded random point near 1 and stops at tol 1e-4: the same data fitted twice gave other scores
 
+# %% ../nbs/02_model.ipynb #fc3a5ff8
 def _btyd_fit(orders, kind, cutoff):
     "The lifetimes fitter of kind on the history before cutoff, and that history's summary"
     s = rfm_summary(orders, cutoff)
@@ -372,7 +428,8 @@ def _baseline_rows(train:pd.DataFrame, max_rows:int, seed:int)->pd.DataFrame:
     if len(train) <= max_rows: return train
     return train.groupby('churned', group_keys=False).sample(frac=max_rows / len(train), random_state=seed)
 
-def fit_baselines(train:pd.DataFrame, # rows to fit: `FEATURES` and `churned`
+# %% ../nbs/02_model.ipynb #3429284a
+def fit_baselines(train:pd.DataFrame, # rows to fit: FEATURES and churned
                   seed:int=0, # random state of the boosted trees and of the sample
                   max_rows:int=BASELINE_ROWS, # fit on a stratified sample of this many rows past it
                   valid:pd.DataFrame|None=None, # the validation cutoff: adds the tuned gradient boosting
@@ -460,6 +517,7 @@ def _interval(a:np.ndarray, level:float)->tuple:
     "The central level interval of the finite values of a"
     return tuple(np.nanpercentile(a, [50 * (1 - level), 50 * (1 + level)]))
 
+# %% ../nbs/02_model.ipynb #32330b31
 def compare_models(y, # true labels of the test rows
                    scores:dict, # model name → scores of the same rows
                    model:str='ChurnMLP', # the model whose differences are measured
@@ -576,7 +634,8 @@ def plot_calibration(y, # true labels, 0/1
 class GateError(ChurnError):
     "A trained model below the quality gate"
 
-def check_gate(metrics:dict, # from `evaluate`
+# %% ../nbs/02_model.ipynb #5c8f89c2
+def check_gate(metrics:dict, # from evaluate
                min_auc:float=TrainConfig.min_auc, # the lowest acceptable test ROC AUC
                metric:str='roc_auc', # which metric the gate reads
               )->dict:
@@ -587,20 +646,24 @@ def check_gate(metrics:dict, # from `evaluate`
     return metrics
 
 # %% ../nbs/02_model.ipynb #0c38548c
-def save_model(model:ChurnMLP, # a trained model
-               path:str|Path, # where to write the `.safetensors` file
+def save_model(model:nn.Module, # a trained ChurnMLP or ChurnEnsemble
+               path:str|Path, # where to write the .safetensors file
               )->Path:
     "Write the weights and buffers of `model` to a safetensors file at `path`, atomically"
     tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
-    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={'features': json.dumps(list(FEATURES))}))
+    meta = {'features': json.dumps(list(FEATURES))}
+    if isinstance(model, ChurnEnsemble): meta['members'] = str(len(model.members))
+    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
 
-def load_model(path:str|Path, # a file written by `save_model`
-              )->ChurnMLP:
-    "A `ChurnMLP` with the weights saved at `path`"
-    from safetensors import safe_open
-    with safe_open(str(path), 'pt') as f: feats = json.loads((f.metadata() or {}).get('features', 'null'))
+# %% ../nbs/02_model.ipynb #0144798a
+def load_model(path:str|Path, # a file written by save_model
+              )->nn.Module:
+    "The ChurnMLP (or ChurnEnsemble) with the weights saved at `path`"
+    with safe_open(str(path), 'pt') as f: meta = f.metadata() or {}
+    feats = json.loads(meta.get('features', 'null'))
     if feats != list(FEATURES):
         raise ConfigError(f"{path}: saved for features {feats}, this package uses {list(FEATURES)}")
-    model = ChurnMLP()
+    n = int(meta.get('members', 0))
+    model = ChurnEnsemble([ChurnMLP() for _ in range(n)]) if n else ChurnMLP()
     model.load_state_dict(load_file(str(path)))
     return model.eval()
