@@ -313,7 +313,7 @@ def test_cdnow_first_model_promoted_a_newer_one_over_it_an_older_one_refused(tmp
     out = promote_cdnow('cdnow_jun24', '--candidate', '1', code=0)
     assert 'promoted: version 1 is champion (first champion: ROC AUC' in out and 'pass  SLO: monitor verdict ok' in out
     out = promote_cdnow('cdnow', '--candidate', '2', code=0)
-    line = out.strip().splitlines()[-1]
+    line = next((l for l in out.splitlines() if l.startswith('promoted: ')), out)   # the files written follow it
     m = re.fullmatch(r"promoted: version 2 is champion, version 1 is previous \(ROC AUC ([-+]\d\.\d{4}) "
                      r"\[95% paired bootstrap ([-+]\d\.\d{4}), ([-+]\d\.\d{4})\](, within noise)?\)", line)
     assert m, out
