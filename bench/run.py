@@ -49,6 +49,8 @@ def main():
     a = ap.parse_args()
     out = Path(a.output or Path(__file__).parent / 'results' / f'{a.customers}.json')
     results, figures = [], {}
+    load_at_start = load_average()
+    print(f"load average (1, 5, 15 min) at the start: {load_at_start} on {os.cpu_count()} cores", flush=True)
 
     tmp = Path(tempfile.mkdtemp())
     with Stage(results, 'generate synthetic data', rows=a.orders):
@@ -134,7 +136,8 @@ def main():
                ('churn_train under 120 s', whole['seconds'], whole['seconds'] <= 120),
                ('peak memory of churn_train under 3 GB', whole['peak_rss_gb'], whole['peak_rss_gb'] < 3)]
     full_size = a.customers >= 1_000_000 and a.orders >= 10_000_000
-    report = dict(customers=a.customers, orders=a.orders, load_average_at_end=load_average(), churn_train_threads=figures_threads,
+    report = dict(customers=a.customers, orders=a.orders, load_average_at_start=load_at_start,
+                  load_average_at_end=load_average(), churn_train_threads=figures_threads,
                   profile=str(a.profile) if a.profile else None,
                   machine=dict(cpus=os.cpu_count(), python=platform.python_version(), torch=torch.__version__),
                   stages=results, figures={k: round(v, 3) for k, v in figures.items()},
@@ -150,7 +153,8 @@ def main():
     out.write_text(json.dumps(report, indent=2))
     print(f"\nwrote {out}\nload average (1, 5, 15 min) at the end: {load_average()} on {os.cpu_count()} cores")
     key = size_key(a.customers, a.orders)
-    if a.write_baseline: write_baseline('run', key, results, f"load average {load_average()} at the end")
+    if a.write_baseline: write_baseline('run', key, results, f"python bench/run.py{' --threads %d' % a.threads if a.threads else ''} "
+                                        f"--write-baseline; load average {load_at_start} at the start, {load_average()} at the end")
     else: fail_if_slow(check_baseline('run', key, results))
 
 if __name__ == '__main__': main()

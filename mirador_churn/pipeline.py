@@ -4,7 +4,7 @@
 
 # %% ../nbs/05b_pipeline.ipynb #55d88e91
 from __future__ import annotations
-import ctypes, errno, fcntl, functools, hashlib, json, os, shutil, subprocess, sys, tempfile, time
+import ctypes, errno, fcntl, functools, hashlib, json, os, re, shutil, subprocess, sys, tempfile, time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -18,8 +18,9 @@ from .data import (atomic_write, dataset_checksum, generate_synthetic, sha256_fi
                                 load_dataset, redact)
 from .features import (FEATURES, FEATURE_DEFINITIONS, ChurnConfig, build_training_table, data_end,
                                     default_cutoffs, time_split)
-from .model import (TrainConfig, check_gate, compare_models, evaluate, fit_baselines, lift_verdict,
-                                 plot_calibration, plot_roc, plot_training_curves, predict_proba, train_model)
+from .model import (BASELINE_ROWS, TrainConfig, auc_verdict, check_gate, compare_models, evaluate,
+                                 fit_baselines, lift_verdict, param_count, plot_calibration, plot_roc,
+                                 plot_training_curves, predict_proba, train_model)
 from .drift import reference_profile
 from .export import export_onnx, onnx_metadata
 from .tracking import Tracker, one_line, ui_command
@@ -27,9 +28,10 @@ from .sql import Database, sql_training_table
 from .spark import SAMPLE_ROWS, open_spark_source, spark_training_sample
 
 # %% auto #0
-__all__ = ['OUTPUT_FILES', 'load_training_data', 'RETENTION_SHARES', 'SUMMARY_COLUMNS', 'prepare_output', 'publish',
-           'TrainingData', 'retention_metrics', 'Fitted', 'fit_and_compare', 'gate', 'write_outputs', 'model_card',
-           'run_params', 'run_tags', 'run_name', 'track_run', 'TrainResult', 'train']
+__all__ = ['OUTPUT_FILES', 'COMPARE_ROWS', 'HISTORY_ORDERS', 'TRAIN_ROWS', 'load_training_data', 'RETENTION_SHARES',
+           'SUMMARY_COLUMNS', 'prepare_output', 'publish', 'TrainingData', 'compared_rows', 'retention_metrics',
+           'Fitted', 'fit_and_compare', 'gate', 'write_outputs', 'architecture', 'model_card', 'run_params', 'run_tags',
+           'run_name', 'metric_name', 'track_run', 'TrainResult', 'train']
 
 # %% ../nbs/05b_pipeline.ipynb #af131969
 OUTPUT_FILES = ('model.onnx', 'metrics.json', 'model_card.md', 'roc.png', 'calibration.png', 'training_curves.png')
@@ -128,23 +130,57 @@ class TrainingData:
     first_order:pd.Timestamp # the earliest order
     end:pd.Timestamp # the first moment the data does not cover
     checksum:str # SHA-256 of the input tables (or of the training table, for a database)
+    history:pd.DataFrame|None=None # customer_id and order_date of the orders the BG/NBD and Pareto/NBD fits read
+
+# %% ../nbs/05b_pipeline.ipynb #bc555609
+COMPARE_ROWS = 20_000   # test rows every model is compared on at most (the paired bootstrap reads them 1,000 times)
+HISTORY_ORDERS = 250_000   # orders the BG/NBD and Pareto/NBD fits read at most; past it, the compared customers'
+TRAIN_ROWS = 500_000   # training rows the ChurnMLP fits at most, and a fifth as many validation rows; a sample past it
+
+def compared_rows(test:pd.DataFrame, # the rows of the test cutoff, one per customer
+                  max_rows:int=COMPARE_ROWS, # the most rows kept
+                  seed:int=0, # which customers a sample keeps
+                 )->pd.DataFrame:
+    "The test rows every model is compared on: all of them, or past max_rows the customers of the lowest seeded hashes"
+    if len(test) <= max_rows: return test
+    h = pd.util.hash_array(pd.util.hash_array(test.customer_id.to_numpy(np.int64)) + np.uint64(seed))
+    return test.iloc[np.sort(np.argsort(h, kind='stable')[:max_rows])]
+
+# %% ../nbs/05b_pipeline.ipynb #dea97f34
+def _history_ids(table:pd.DataFrame, n_orders:int)->np.ndarray|None:
+    "None (every order) within HISTORY_ORDERS; past it, the customers compared at the test cutoff (the latest)"
+    if n_orders <= HISTORY_ORDERS: return None
+    return compared_rows(table[table.cutoff == table.cutoff.max()]).customer_id.to_numpy(np.int64)
+
+def _history_sql(ids:np.ndarray|None, order_date:str='order_date')->str:
+    "The query of the orders the BTYD fits read: all, or those of the customers ids"
+    where = '' if ids is None else f" WHERE customer_id IN ({', '.join(str(int(i)) for i in ids)})"
+    return f"SELECT customer_id, {order_date} AS order_date FROM orders{where}"
+
+def _as_history(orders:pd.DataFrame)->pd.DataFrame:
+    "customer_id as int64 and order_date as a datetime, the columns rfm_summary reads"
+    return pd.DataFrame({'customer_id': orders.customer_id.to_numpy(np.int64),
+                         'order_date': pd.to_datetime(orders.order_date.to_numpy())})
 
 # %% ../nbs/05b_pipeline.ipynb #7cd115fa
 def _table_checksum(table:pd.DataFrame)->str:
     return hashlib.sha256(pd.util.hash_pandas_object(table, index=False).to_numpy().tobytes()).hexdigest()
 
 def _from_database(url:str, cfg:ChurnConfig, n_cutoffs:int)->tuple:
-    "Cutoffs, training table and facts, computed in the database at `url`"
+    "Cutoffs, training table and facts (with the order history the baselines read), computed in the database at `url`"
     with Database(url) as db:
         first, end = db.bounds()
         cutoffs = default_cutoffs(end, cfg, n_cutoffs)
         table = sql_training_table(db, cfg, cutoffs)
         n = db.query("SELECT (SELECT COUNT(*) FROM customers) AS customers, "
                      "(SELECT COUNT(*) FROM orders) AS orders").iloc[0]
+        history = _as_history(db.query(_history_sql(_history_ids(table, int(n.orders)))))
         facts = dict(source=f"database {db.safe_url}", customers=int(n.customers), orders=int(n.orders),
-                     first_order=pd.Timestamp(first), end=pd.Timestamp(end), checksum=_table_checksum(table))
+                     first_order=pd.Timestamp(first), end=pd.Timestamp(end), checksum=_table_checksum(table),
+                     history=history)
     return cutoffs, table, facts
 
+# %% ../nbs/05b_pipeline.ipynb #b0a5e100
 def _sample_bound()->int:
     "The most training rows a Spark source sends to the driver: MIRADOR_SPARK_SAMPLE_ROWS, else the Spark page's default"
     v = os.environ.get('MIRADOR_SPARK_SAMPLE_ROWS', '').strip()
@@ -153,6 +189,7 @@ def _sample_bound()->int:
         raise ConfigError(f"MIRADOR_SPARK_SAMPLE_ROWS must be a positive number of rows, got {v[:40]!r}")
     return int(v)
 
+# %% ../nbs/05b_pipeline.ipynb #9b5129f0
 def _from_spark(url:str, cfg:ChurnConfig, n_cutoffs:int)->tuple:
     "Cutoffs, training table (at most `_sample_bound()` rows, a sample past it) and facts, computed by Spark"
     session, _, first, end, where = open_spark_source(url)
@@ -160,16 +197,22 @@ def _from_spark(url:str, cfg:ChurnConfig, n_cutoffs:int)->tuple:
     table, n = spark_training_sample(session, cfg, cutoffs, max_rows=_sample_bound())
     count = lambda t: int(session.sql(f"SELECT COUNT(*) AS n FROM {t}").collect()[0]['n'])
     sample = '' if n['rate'] == 1 else f" (a sample of {n['sampled']:,} of its {n['rows']:,} rows, one rate per cutoff)"
-    facts = dict(source=f"Spark {where}{sample}", customers=count('customers'), orders=count('orders'),
-                 first_order=pd.Timestamp(first), end=pd.Timestamp(end), checksum=_table_checksum(table))
+    orders = count('orders')
+    sql = _history_sql(_history_ids(table, orders), 'CAST(order_date AS TIMESTAMP_NTZ)')
+    facts = dict(source=f"Spark {where}{sample}", customers=count('customers'), orders=orders,
+                 first_order=pd.Timestamp(first), end=pd.Timestamp(end), checksum=_table_checksum(table),
+                 history=_as_history(session.sql(sql).toArrow().to_pandas()))
     return cutoffs, table, facts
 
+# %% ../nbs/05b_pipeline.ipynb #9d4f4dee
 def _from_tables(ds, source:str, cfg:ChurnConfig, n_cutoffs:int)->tuple:
     "Cutoffs, training table and facts from the tables of a `ChurnDataset`"
     cutoffs = default_cutoffs(ds.orders, cfg, n_cutoffs)
     table = build_training_table(ds.customers, ds.orders, cfg, cutoffs, ds.order_items)
+    ids, orders = _history_ids(table, len(ds.orders)), ds.orders[['customer_id', 'order_date']]
     facts = dict(source=source, customers=len(ds.customers), orders=len(ds.orders), checksum=dataset_checksum(ds),
-                 first_order=pd.Timestamp(ds.orders.order_date.min()), end=data_end(ds.orders))
+                 first_order=pd.Timestamp(ds.orders.order_date.min()), end=data_end(ds.orders),
+                 history=orders if ids is None else orders[orders.customer_id.isin(ids)])
     return cutoffs, table, facts
 
 # %% ../nbs/05b_pipeline.ipynb #d2c25ccc
@@ -237,33 +280,33 @@ def retention_metrics(y, # true labels, 0/1
 # %% ../nbs/05b_pipeline.ipynb #bda2d22f
 @dataclass
 class Fitted:
-    "The trained model, its training history and every model's test scores and metrics"
+    "The trained model, its training history, every model's scores of the compared test rows and the comparison"
     model:object # the trained `ChurnMLP`
     history:pd.DataFrame # one row per epoch: train_loss, valid_loss, valid_auc, best
     train_cfg:TrainConfig # the settings actually used (batch size filled in)
-    scores:dict # model name → test scores (ChurnMLP first)
-    comparison:pd.DataFrame # model name → test metrics
+    scores:dict # model name → scores of the compared test rows (ChurnMLP first)
+    comparison:pd.DataFrame # model name → metrics and paired bootstrap intervals on the compared test rows
     best_epoch:int # the epoch whose weights were kept
     epochs_run:int # epochs trained before stopping
     stop_reason:str # why training stopped
-
-    @property
-    def metrics(self)->dict:
-        "The ChurnMLP's test metrics: floats, and the row count `n` as an integer"
-        row = self.comparison.loc['ChurnMLP']
-        return {k: int(v) if k == 'n' else float(v) for k, v in row.items() if np.isfinite(v)}
+    labels:np.ndarray # churned of the compared test rows, in the order of the scores
+    metrics:dict # the ChurnMLP's metrics on every test row: floats, and the row count n as an integer
+    skipped:dict # baseline name → why it was left out (its fit failed)
+    test_rows:int # rows of the test cutoff
+    fit_rows:int # training rows the ChurnMLP fitted (a sample past TRAIN_ROWS)
 
 # %% ../nbs/05b_pipeline.ipynb #fc8ed546
-def _compare(y, scores:dict)->pd.DataFrame:
-    "Test metrics of each model's scores; `mean_predicted` only for probabilities"
-    rows = {}
-    for name, s in scores.items():
-        m = {**evaluate(y, s), **retention_metrics(y, s)}
-        s = np.asarray(s, dtype=np.float64)
-        if ((s >= 0) & (s <= 1)).all(): m['mean_predicted'] = float(s.mean())
-        rows[name] = m
-    df = pd.DataFrame(rows).T.astype(float)
-    return df.assign(n=df.n.astype(int))
+def _test_metrics(y, p)->dict:
+    "evaluate's and the retention metrics of one model: floats, and the row count `n` as an integer"
+    m = {**evaluate(y, p), **retention_metrics(y, p)}
+    return {k: int(v) if k == 'n' else float(v) for k, v in m.items() if np.isfinite(v)}
+
+def _compare(y, scores:dict, seed:int)->pd.DataFrame:
+    "compare_models' metrics and paired intervals per model, with the retention metrics of this page"
+    cmp = compare_models(y, scores, seed=seed)
+    ret = pd.DataFrame({k: retention_metrics(y, s) for k, s in scores.items()}).T
+    cmp[list(ret)] = ret.astype(float)
+    return cmp
 
 def _stop_reason(history:pd.DataFrame, cfg:TrainConfig)->str:
     last, best = int(history.epoch.iloc[-1]), int(history.epoch[history.best].iloc[0])
@@ -271,20 +314,38 @@ def _stop_reason(history:pd.DataFrame, cfg:TrainConfig)->str:
         return f"stopped early at epoch {last}: no better validation AUC in the {last - best} epochs after epoch {best}"
     return f"reached max_epochs ({cfg.max_epochs})"
 
+# %% ../nbs/05b_pipeline.ipynb #4380fa3f
+def _baseline_scores(data:TrainingData, rows:pd.DataFrame, seed:int, cfg:ChurnConfig)->tuple[dict, dict]:
+    "Each baseline's scores of rows, and name → reason for each baseline whose fit failed"
+    fits = fit_baselines(data.train, seed, BASELINE_ROWS, data.valid, data.history, cfg)
+    scores, skipped = {}, {}
+    for name, f in fits.items():
+        try: s = np.asarray(f(rows), np.float64)
+        except ConfigError as e: skipped[name] = str(e); continue   # BG/NBD and Pareto/NBD fit here, on first use
+        bad = int((~np.isfinite(s)).sum())
+        if bad: skipped[name] = f"{name} baseline: {bad:,} of its {len(s):,} scores are NaN or infinite"
+        else: scores[name] = s
+    return scores, skipped
+
 # %% ../nbs/05b_pipeline.ipynb #499e1daf
 def fit_and_compare(data:TrainingData, # from `load_training_data`
                     train_cfg:TrainConfig|None=None, # hyperparameters; a missing batch size is filled in
                     progress:bool=False, # show the epochs
+                    cfg:ChurnConfig|None=None, # the label windows, which the BTYD baselines score
+                    max_compared:int=COMPARE_ROWS, # test rows compared at most, no more than the data step's bound
                    )->Fitted:
-    "The fit and compare step: train the ChurnMLP, fit the baselines, score all four on the test cutoff"
-    tcfg = train_cfg or TrainConfig()
-    tcfg = replace(tcfg, batch_size=tcfg.batch_size or max(64, len(data.train) // 200))
-    model, history = train_model(data.train, data.valid, tcfg, progress=progress)
-    scores = {'ChurnMLP': predict_proba(model, data.test),
-              **{k: f(data.test) for k, f in fit_baselines(data.train, tcfg.seed).items()}}
-    comparison = _compare(data.test.churned.to_numpy(), scores)
-    return Fitted(model, history, tcfg, scores, comparison, int(history.epoch[history.best].iloc[0]),
-                  len(history), _stop_reason(history, tcfg))
+    "The fit and compare step: the ChurnMLP and the baselines, compared on the test rows with paired intervals"
+    tcfg, cfg = train_cfg or TrainConfig(), cfg or ChurnConfig()
+    fit, stop = compared_rows(data.train, TRAIN_ROWS), compared_rows(data.valid, TRAIN_ROWS // 5)
+    tcfg = replace(tcfg, batch_size=tcfg.batch_size or max(64, len(fit) // 200))
+    model, history = train_model(fit, stop, tcfg, progress=progress)
+    rows = compared_rows(data.test, max_compared)   # a smaller bound keeps a subset of the same customers
+    baselines, skipped = _baseline_scores(data, rows, tcfg.seed, cfg)
+    scores = {'ChurnMLP': predict_proba(model, rows), **baselines}
+    metrics = _test_metrics(data.test.churned.to_numpy(), predict_proba(model, data.test))
+    return Fitted(model, history, tcfg, scores, _compare(rows.churned.to_numpy(), scores, tcfg.seed),
+                  int(history.epoch[history.best].iloc[0]), len(history), _stop_reason(history, tcfg),
+                  rows.churned.to_numpy(), metrics, skipped, len(data.test), len(fit))
 
 # %% ../nbs/05b_pipeline.ipynb #d10deba9
 def gate(fitted:Fitted)->dict:
@@ -293,9 +354,9 @@ def gate(fitted:Fitted)->dict:
 
 # %% ../nbs/05b_pipeline.ipynb #cf9afa25
 def _figures(fitted:Fitted, data:TrainingData)->dict:
-    "File name → matplotlib Figure, drawn by the model page's plot functions on the test cutoff"
-    y = data.test.churned.to_numpy()
-    probabilities = {k: s for k, s in fitted.scores.items() if ((s >= 0) & (s <= 1)).all()}   # not the recency rule
+    "File name → matplotlib Figure, drawn by the model page's plot functions on the compared test rows"
+    y = fitted.labels
+    probabilities = {k: s for k, s in fitted.scores.items() if ((s >= 0) & (s <= 1)).all()}   # not days, not -E
     return {'training_curves.png': plot_training_curves(fitted.history, fitted.best_epoch),
             'roc.png': plot_roc(y, fitted.scores), 'calibration.png': plot_calibration(y, probabilities)}
 
@@ -322,7 +383,9 @@ def _record(data:TrainingData, fitted:Fitted, cfg:ChurnConfig, hashes:dict)->dic
     "The content of `metrics.json`"
     models = {k: {m: v for m, v in r.items()} for k, r in fitted.comparison.to_dict('index').items()}
     for r in models.values(): r['n'] = int(r['n'])
-    return dict(model=models['ChurnMLP'], baselines={k: v for k, v in models.items() if k != 'ChurnMLP'},
+    compared = dict(rows=len(fitted.labels), test_rows=fitted.test_rows, ChurnMLP=models['ChurnMLP'],
+                    skipped=fitted.skipped)
+    return dict(model=fitted.metrics, baselines={k: v for k, v in models.items() if k != 'ChurnMLP'}, comparison=compared,
                 gate=dict(metric='roc_auc', min_auc=fitted.train_cfg.min_auc, passed=True),
                 training=dict(best_epoch=fitted.best_epoch, epochs_run=fitted.epochs_run,
                               stop_reason=fitted.stop_reason, **asdict(fitted.train_cfg)),
@@ -363,56 +426,112 @@ def _table(df:pd.DataFrame, cols:dict, fmt:str='{:.4f}')->str:
     rows = [f"| {name} | " + ' | '.join(cell(r.get(c)) for c in cols) + ' |' for name, r in df.iterrows()]
     return '\n'.join([head, *rows])
 
-def _lift_note(data:TrainingData, fitted:Fitted)->str:
-    "The model card's advice for the top 10%: another model only where the paired bootstrap interval excludes zero"
-    return lift_verdict(compare_models(data.test.churned.to_numpy(), fitted.scores))
+def _dates(cutoffs)->str: return ', '.join(str(pd.Timestamp(c).date()) for c in cutoffs)
+
+# %% ../nbs/05b_pipeline.ipynb #8e2366bd
+def _card_data(data:TrainingData)->str:
+    "The card's Data section: the source, its span and the cutoffs of each part"
+    last = (data.end - pd.Timedelta(days=1)).date()
+    return (f"## Data\n{data.source[0].upper() + data.source[1:]}: {data.customers:,} customers and "
+            f"{data.orders:,} orders, from {data.first_order.date()} to {last} (checksum `{data.checksum[:16]}`). "
+            f"The model was trained on the cutoffs {_dates(data.cutoffs[:-2])} ({len(data.train):,} rows), stopped "
+            f"early on {_dates(data.cutoffs[-2:-1])} ({len(data.valid):,} rows) and tested on "
+            f"{_dates(data.cutoffs[-1:])} ({len(data.test):,} rows), which it never saw.")
+
+# %% ../nbs/05b_pipeline.ipynb #f1ddfd6a
+def _card_label(data:TrainingData, cfg:ChurnConfig)->str:
+    "The card's Label section: eligibility, the churn window and the churn rate of each part"
+    rates = ', '.join(f"{p.churned.mean():.3f} in {n}" for n, p in
+                      (('training', data.train), ('validation', data.valid), ('the test', data.test)))
+    return (f"## Label\nA customer is eligible at a cutoff when they signed up before it and ordered in the "
+            f"{cfg.active_days} days before it. An eligible customer **churns** when they place no order from "
+            f"{cfg.gap_days} to {cfg.gap_days + cfg.horizon_days} days after the cutoff. Cutoffs whose label window "
+            f"runs past the end of the data are not labelled. Churn rate: {rates}.")
+
+def _card_features()->str:
+    "The card's Features section: each feature's version and definition"
+    rows = '\n'.join(f"| `{k}` | {v} | {d} |" for k, (v, d) in FEATURE_DEFINITIONS.items())
+    return f"## Features\n| feature | version | definition |\n|---|---|---|\n{rows}"
+
+# %% ../nbs/05b_pipeline.ipynb #7c4e4dcb
+def architecture(model, # a ChurnMLP
+                )->str:
+    "The layer widths of model and its trainable parameters, e.g. 8 → 16 → 16 → 1 (433 parameters)"
+    layers = [m for m in model.net if hasattr(m, 'out_features')]
+    widths = [layers[0].in_features, *(m.out_features for m in layers)]
+    return f"{' → '.join(map(str, widths))} ({param_count(model):,} parameters)"
+
+# %% ../nbs/05b_pipeline.ipynb #9acb3c27
+def _card_model(fitted:Fitted)->str:
+    "The card's Model and training section: the network read from the model, the epochs, the settings"
+    settings = '\n'.join(f"| {k} | {v} |" for k, v in asdict(fitted.train_cfg).items())
+    return (f"## Model and training\nChurnMLP: {architecture(fitted.model)}, with log1p, standardisation and "
+            "clipping inside the model, trained with class-weighted binary cross-entropy (the prior shift removed "
+            "from the output, so the probabilities are calibrated to the churn rate). "
+            f"It fitted {fitted.fit_rows:,} training rows (at most `TRAIN_ROWS`, a sample of customers past it). "
+            f"Training ran {fitted.epochs_run} epochs and kept epoch {fitted.best_epoch}, the best validation ROC AUC; "
+            f"it {fitted.stop_reason}.\n\n| setting | value |\n|---|---|\n{settings}")
+
+# %% ../nbs/05b_pipeline.ipynb #c31af662
+RANKING_COLUMNS = dict(roc_auc='ROC AUC', auc_interval='95% interval', auc_vs_mlp='ChurnMLP minus it [95%]',
+                       pr_auc='PR AUC', brier='Brier', log_loss='log loss', lift_top_decile='top-decile lift',
+                       mean_predicted='mean predicted')
+
+def _with_intervals(cmp:pd.DataFrame)->pd.DataFrame:
+    "cmp with its ROC AUC interval and the ChurnMLP's ROC AUC difference from each model as text"
+    diff = lambda r: '–' if _missing(r.auc_diff) else f"{r.auc_diff:+.4f} [{r.auc_diff_low:+.4f}, {r.auc_diff_high:+.4f}]"
+    return cmp.assign(auc_interval=[f"{r.roc_auc_low:.4f} to {r.roc_auc_high:.4f}" for _, r in cmp.iterrows()],
+                      auc_vs_mlp=[diff(r) for _, r in cmp.iterrows()])
+
+# %% ../nbs/05b_pipeline.ipynb #85abd7b4
+def _compared_note(fitted:Fitted)->str:
+    "Which test rows the comparison read, and the baselines left out with their reasons"
+    n = len(fitted.labels)
+    rows = (f"all {n:,} test rows" if n == fitted.test_rows else
+            f"{n:,} of the {fitted.test_rows:,} test rows (a sample of customers, `compared_rows`)")
+    left = ''.join(f"\n- {k} is left out: {why}" for k, why in fitted.skipped.items())
+    return f"Every model is compared on {rows}, with 1,000 paired bootstrap redraws.{left}"
+
+def _card_ranking(fitted:Fitted)->str:
+    "The card's ranking section: the comparison with intervals, the verdict, calibration and the gate"
+    m, t = fitted.metrics, fitted.train_cfg
+    return (f"## How well it ranks, on the test cutoff\n{_table(_with_intervals(fitted.comparison), RANKING_COLUMNS)}"
+            f"\n\n{_compared_note(fitted)}\n\n{auc_verdict(fitted.comparison)} Scores that are not probabilities "
+            "(days since the last order, minus the expected orders) have no Brier score or log loss. Calibration: the "
+            f"ChurnMLP predicts a mean churn probability of {m['mean_predicted']:.3f} against an observed rate of "
+            f"{m['churn_rate']:.3f} on every test row (see `calibration.png`). Gate: a test ROC AUC of at least "
+            f"{t.min_auc:.2f}, passed with {m['roc_auc']:.4f}.")
+
+# %% ../nbs/05b_pipeline.ipynb #46c2fd7e
+def _card_campaign(fitted:Fitted)->str:
+    "The card's retention section: precision and recall in the top shares, and advice only beyond noise"
+    cols = {f'{m}_top_{p}': f'{m} top {p}%' for p in (5, 10, 20) for m in ('precision', 'recall')}
+    return ("## For a retention campaign\nContacting the customers with the highest scores, on the test cutoff:"
+            f"\n\n{_table(fitted.comparison, cols, '{:.3f}')}\n\n{lift_verdict(fitted.comparison)}")
+
+def _card_limits(data:TrainingData, cfg:ChurnConfig)->str:
+    "The card's Intended use and limits section"
+    synthetic = data.source.startswith('synthetic')
+    trained = 'Trained on synthetic data: its figures say nothing about a real shop.' if synthetic else 'Trained on the data above only.'
+    return (f"## Intended use and limits\n- Ranks currently active customers by their probability of placing no "
+            f"order in the next {cfg.horizon_days} days (after a {cfg.gap_days}-day lead), to prioritise retention "
+            "work. Score with the same feature definitions (`build_features`, or `churn_score`) at a cutoff no later "
+            "than the end of the data.\n- Not for customers who are not eligible (no order in the last "
+            f"{cfg.active_days} days, or not yet signed up): they were never in the training population.\n- {trained} "
+            "Re-validate before use on another shop, period or population. Calibration was checked on one test "
+            "cutoff; monitor it as the customers change.\n- The label is behavioural (no order), not a cancellation: "
+            "seasonal buyers with long natural gaps look like churners.")
 
 # %% ../nbs/05b_pipeline.ipynb #a7fbd01f
-def model_card(data:TrainingData, fitted:Fitted, cfg:ChurnConfig|None=None)->str:
-    "The model card, in Markdown: prose and tables"
-    cfg, cmp, mlp, t = cfg or ChurnConfig(), fitted.comparison, fitted.comparison.loc['ChurnMLP'], fitted.train_cfg
-    cut = lambda cs: ', '.join(str(c.date()) for c in cs)
-    feats = '\n'.join(f"| `{k}` | {v} | {d} |" for k, (v, d) in FEATURE_DEFINITIONS.items())
-    settings = '\n'.join(f"| {k} | {v} |" for k, v in asdict(t).items())
-    synthetic = data.source.startswith('synthetic')
-    return f"""# Model card: mirador_churn ChurnMLP
-
-## Data
-{data.source[0].upper() + data.source[1:]}: {data.customers:,} customers and {data.orders:,} orders, from {data.first_order.date()} to {(data.end - pd.Timedelta(days=1)).date()} (checksum `{data.checksum[:16]}`). The model was trained on the cutoffs {cut(data.cutoffs[:-2])} ({len(data.train):,} rows), stopped early on {cut(data.cutoffs[-2:-1])} ({len(data.valid):,} rows) and tested on {cut(data.cutoffs[-1:])} ({len(data.test):,} rows), which it never saw.
-
-## Label
-A customer is eligible at a cutoff when they signed up before it and ordered in the {cfg.active_days} days before it. An eligible customer **churns** when they place no order from {cfg.gap_days} to {cfg.gap_days + cfg.horizon_days} days after the cutoff. Cutoffs whose label window runs past the end of the data are not labelled. Churn rate: {data.train.churned.mean():.3f} in training, {data.valid.churned.mean():.3f} in validation, {data.test.churned.mean():.3f} in the test.
-
-## Features
-| feature | version | definition |
-|---|---|---|
-{feats}
-
-## Model and training
-ChurnMLP: 8 → 16 → 16 → 1 (433 parameters), with log1p, standardisation and clipping inside the model, trained with class-weighted binary cross-entropy (the prior shift removed from the output, so the probabilities are calibrated to the churn rate). Training ran {fitted.epochs_run} epochs and kept epoch {fitted.best_epoch}, the best validation ROC AUC; it {fitted.stop_reason}.
-
-| setting | value |
-|---|---|
-{settings}
-
-## How well it ranks, on the test cutoff
-{_table(cmp, dict(roc_auc='ROC AUC', pr_auc='PR AUC', brier='Brier', log_loss='log loss', lift_top_decile='top-decile lift', mean_predicted='mean predicted'))}
-
-The recency rule ranks by days since the last order; it is not a probability, so it has no Brier score or log loss. Calibration: the ChurnMLP predicts a mean churn probability of {mlp['mean_predicted']:.3f} against an observed rate of {mlp['churn_rate']:.3f} (see `calibration.png`). Gate: a test ROC AUC of at least {t.min_auc:.2f}, passed with {mlp['roc_auc']:.4f}.
-
-## For a retention campaign
-Contacting the customers with the highest scores, on the test cutoff:
-
-{_table(cmp, {f'{m}_top_{p}': f'{m} top {p}%' for p in (5, 10, 20) for m in ('precision', 'recall')}, '{:.3f}')}
-
-{_lift_note(data, fitted)}
-
-## Intended use and limits
-- Ranks currently active customers by their probability of placing no order in the next {cfg.horizon_days} days (after a {cfg.gap_days}-day lead), to prioritise retention work. Score with the same feature definitions (`build_features`, or `churn_score`) at a cutoff no later than the end of the data.
-- Not for customers who are not eligible (no order in the last {cfg.active_days} days, or not yet signed up): they were never in the training population.
-- {'Trained on synthetic data: its figures say nothing about a real shop.' if synthetic else 'Trained on the data above only.'} Re-validate before use on another shop, period or population. Calibration was checked on one test cutoff; monitor it as the customers change.
-- The label is behavioural (no order), not a cancellation: seasonal buyers with long natural gaps look like churners.
-"""
+def model_card(data:TrainingData, # from `load_training_data`
+               fitted:Fitted, # from `fit_and_compare`, past the gate
+               cfg:ChurnConfig|None=None, # the label windows
+              )->str:
+    "The model card, in Markdown: a title and one section per part of the run"
+    cfg = cfg or ChurnConfig()
+    parts = [_card_data(data), _card_label(data, cfg), _card_features(), _card_model(fitted), _card_ranking(fitted),
+             _card_campaign(fitted), _card_limits(data, cfg)]
+    return '\n\n'.join(['# Model card: mirador_churn ChurnMLP', *parts]) + '\n'
 
 # %% ../nbs/05b_pipeline.ipynb #41c6f157
 def run_params(data:TrainingData, fitted_cfg:TrainConfig, cfg:ChurnConfig, n_cutoffs:int)->dict:
@@ -450,6 +569,12 @@ def run_name(data:TrainingData)->str:
     last_day, now = (data.end - pd.Timedelta(days=1)).date(), pd.Timestamp.now('UTC')
     return f"{data.source} to {last_day} · trained {now:%Y-%m-%d %H:%M} UTC"
 
+# %% ../nbs/05b_pipeline.ipynb #0450685e
+def metric_name(model:str, # a model's name in the comparison
+               )->str:
+    "The model's name as a part of an MLflow metric name: lower case, runs of other characters as one underscore"
+    return re.sub(r'[^0-9a-z]+', '_', model.lower().replace('-', 'minus ')).strip('_')
+
 # %% ../nbs/05b_pipeline.ipynb #952e234b
 def track_run(tracker:Tracker, # started with `Tracker.start`
               run_dir:Path, # the written files
@@ -460,9 +585,8 @@ def track_run(tracker:Tracker, # started with `Tracker.start`
     "The track step: metrics, curves, files and the ONNX model in the run; a new `candidate` version"
     cmp = fitted.comparison
     tracker.log_history(fitted.history)
-    tracker.log_metrics({f'test_{k}': v for k, v in cmp.loc['ChurnMLP'].items()} |
-                        {f"baseline_{n.replace(' ', '_')}_{k}": v
-                         for n in cmp.index[1:] for k, v in cmp.loc[n].items()})
+    tracker.log_metrics({f'test_{k}': v for k, v in fitted.metrics.items()} |
+                        {f"baseline_{metric_name(n)}_{k}": v for n in cmp.index[1:] for k, v in cmp.loc[n].items()})
     tracker.log_metrics({'best_epoch': fitted.best_epoch, 'epochs_run': fitted.epochs_run})
     tracker.log_artifacts([run_dir / f for f in OUTPUT_FILES if f != 'model.onnx'])
     model_uri = tracker.log_onnx(run_dir / 'model.onnx', data.test[list(FEATURES)].to_numpy(np.float32)[:5])
@@ -481,8 +605,8 @@ class TrainResult:
     "What `train` produced: every figure the summary prints (all strings redacted)"
     output:Path # the `--output` path: a link to this run's folder
     files:list # the files, as paths under `output`
-    metrics:dict # the ChurnMLP's test metrics
-    comparison:pd.DataFrame # test metrics of the ChurnMLP and the baselines
+    metrics:dict # the ChurnMLP's test metrics, on every test row
+    comparison:pd.DataFrame # the ChurnMLP and the baselines on the compared test rows, with paired intervals
     best_epoch:int # the epoch whose weights were kept
     epochs_run:int # epochs trained
     stop_reason:str # why training stopped
@@ -543,7 +667,7 @@ def train(data_source:str='synthetic', # 'synthetic', a data folder (Parquet or 
             _say(f"{tracker.problem}; training without tracking, the files are the record")
         clock('data')
         data = load_training_data(data_source, n_customers, seed, cfg, n_cutoffs)
-        used = replace(tcfg, batch_size=tcfg.batch_size or max(64, len(data.train) // 200))
+        used = replace(tcfg, batch_size=tcfg.batch_size or max(64, min(len(data.train), TRAIN_ROWS) // 200))
         name = run_name(data)
         tracker.start(run_params(data, used, cfg, n_cutoffs), run_tags(data), name)
         try: result = _train_steps(clock, tracker, run_dir, out, data, used, cfg, register, model_name, progress)
@@ -568,7 +692,7 @@ def train(data_source:str='synthetic', # 'synthetic', a data folder (Parquet or 
 def _train_steps(clock, tracker, run_dir, out, data, used, cfg, register, model_name, progress)->dict:
     "The steps after the data, inside the MLflow run"
     clock('fit and compare')
-    fitted = fit_and_compare(data, used, progress)
+    fitted = fit_and_compare(data, used, progress, cfg)
     clock('gate')
     gate(fitted)
     clock('write')
@@ -592,6 +716,7 @@ def summary(self:TrainResult)->str:
              .to_string(float_format='{:.4f}'.format, na_rep='–'))
     lines = [f"Trained on {self.data_source}; test cutoff {self.cutoffs[-1]} "
              f"({self.metrics['n']:,} customers, churn rate {self.metrics['churn_rate']:.3f}).", '', table, '',
+             auc_verdict(self.comparison, digits=3),
              f"Training: kept epoch {self.best_epoch} of {self.epochs_run}; {self.stop_reason}.",
              "Time: " + ', '.join(f"{k} {v:.1f} s" for k, v in self.seconds.items())
              + f"; total {self.total_seconds:.1f} s.",
