@@ -91,6 +91,12 @@ def test_train_registers_candidates_and_never_moves_the_champion(mlflow_server, 
     assert all('mean_predicted' in m['baselines'][k] for k in ('logistic regression', 'gradient boosting'))
     # days since the last order are not probabilities
     assert 'mean_predicted' not in m['baselines']['recency rule']
+    # the field's baselines (issue 26), each with its paired interval against the ChurnMLP, on the compared test rows
+    field = {'tuned gradient boosting', 'BG/NBD P(no order)', 'BG/NBD -E[orders]', 'Pareto/NBD P(no order)',
+             'Pareto/NBD -E[orders]'}
+    assert field <= set(m['baselines']) and m['comparison']['rows'] == m['data']['rows']['test'] == m['model']['n']
+    assert all(m['baselines'][k]['auc_diff_low'] <= m['baselines'][k]['auc_diff_high'] for k in field)
+    assert 'baseline_pareto_nbd_p_no_order_roc_auc' in run1.data.metrics
     assert {f'{k}_top_{p}' for k in ('precision', 'recall', 'threshold') for p in (5, 10, 20)} <= set(m['model'])
     assert m['files'] == {f: sha(out / f) for f in FILES if f != 'metrics.json'}
     # the version: tags at full precision, descriptions, candidate only
