@@ -17,7 +17,7 @@ from mirador_churn.data import generate_synthetic, save_dataset
 from mirador_churn.export import export_onnx, onnx_metadata
 from mirador_churn.features import ChurnConfig, build_training_table, default_cutoffs, time_split
 from mirador_churn.model import TrainConfig, evaluate, predict_proba, train_model
-from mirador_churn.serve import ServiceProcess
+from mirador_churn.testing import ServiceProcess
 
 KEY = 'bench-key-0123456789abcdef'
 TARGET_MS = 200.0

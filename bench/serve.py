@@ -24,7 +24,7 @@ from mirador_churn.features import (
     time_split,
 )
 from mirador_churn.model import TrainConfig, evaluate, predict_proba, train_model
-from mirador_churn.serve import ServiceProcess
+from mirador_churn.testing import ServiceProcess
 
 KEY = 'bench-key-0123456789abcdef'
 

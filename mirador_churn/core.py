@@ -16,9 +16,11 @@ class ChurnError(Exception):
     "Base class of the errors raised for bad input or a failed check"
     def __init__(self, message:str): super().__init__(message)  # one line: what is wrong, where, and an example
 
+# %% ../nbs/00_core.ipynb #ffdfdbad
 class DataError(ChurnError, ValueError):
     "Input tables that break `SCHEMA`"
 
+# %% ../nbs/00_core.ipynb #2fc67290
 class ConfigError(ChurnError, ValueError):
     "A setting outside its valid range"
 
@@ -35,8 +37,8 @@ def _cli_args(func, argv:list)->list:
     return out
 
 # %% ../nbs/00_core.ipynb #57d865a9
-def run_cli(func, # a `call_parse` function
-            argv:list|None=None, # arguments; `sys.argv[1:]` if None
+def run_cli(func, # a call_parse function
+            argv:list|None=None, # arguments; sys.argv[1:] if None
            ):
     "Run `func` as a command: kebab-case flags; bad input (a `ChurnError`) is one line on stderr and exit status 2"
     argv = _cli_args(func, sys.argv[1:] if argv is None else argv)

@@ -24,9 +24,9 @@ __all__ = ['SCHEMA', 'TABLES', 'FREE_WEBMAIL', 'CATEGORIES', 'CDNOW_PACKAGE', 'C
 # %% ../nbs/00_data.ipynb #8d61632c
 class Col(NamedTuple):
     "One column of the input schema"
-    table:str     # `customers`, `orders` or `order_items`
+    table:str     # customers, orders or order_items
     name:str      # column name
-    kind:str      # `int`, `float`, `date` or `text`
+    kind:str      # int, float, date or text
     required:bool # must the column be present?
     doc:str       # meaning, and what happens when an optional column is absent
 
@@ -67,10 +67,12 @@ def _rows_message(table, col, df, mask, what, values=None, hint=''):
     msg = f"{table}.{col}: {int(mask.sum()):,} of {len(df):,} rows {what}, e.g. {ex}: {col}={show(val)}"
     return msg + (f"; {hint}" if hint else '')
 
+# %% ../nbs/00_data.ipynb #36120418
 def _fail_rows(table, col, df, mask, what, values=None, hint=''):
     "Raise `DataError` naming `table.col`, how many rows are `what`, and the first such row"
     if msg := _rows_message(table, col, df, mask, what, values, hint): raise DataError(msg)
 
+# %% ../nbs/00_data.ipynb #f5221485
 def _warn_rows(table, col, df, mask, what, values=None, hint=''):
     "Warn, in one line, naming `table.col`, how many rows are `what`, and the first such row"
     if msg := _rows_message(table, col, df, mask, what, values, hint): warnings.warn(msg, stacklevel=3)
@@ -119,6 +121,7 @@ def _check_amounts(table, df):
                    f'are the largest; all {len(a):,} add up to {total:.3g}, beyond float32 range (3.4e+38) '
                    'of the revenue features')
 
+# %% ../nbs/00_data.ipynb #28de1a4c
 def _check_table(table, df):
     "`df` with its schema columns coerced, or a `DataError`"
     cols = [c for c in SCHEMA if c.table == table]
@@ -174,6 +177,7 @@ def _fill_signup(customers:pd.DataFrame, orders:pd.DataFrame):
                hint="filled with the customer's first order time")
     if null.any(): customers['signup_date'] = customers.signup_date.fillna(first())
 
+# %% ../nbs/00_data.ipynb #6755c3e2
 def _check_signup_order(customers:pd.DataFrame, orders:pd.DataFrame):
     "Warn about orders placed before their customer's signup"
     signup = orders.customer_id.map(customers.set_index('customer_id').signup_date)
@@ -280,8 +284,8 @@ def _order_items(cust, z, rng, n_products=40):
 class Drift:
     "A change of the shop from `start` on: prices rise and a wave of the customers active then leaves"
     start:str # first day of the drift, inside the order history
-    price_rise:float=0.3 # order amounts from `start` on are multiplied by 1 + price_rise
-    churn_wave:float=0.35 # share of the customers active at `start` who place no order after it
+    price_rise:float=0.3 # order amounts from start on are multiplied by 1 + price_rise
+    churn_wave:float=0.35 # share of the customers active at start who place no order after it
 
     def __post_init__(self):
         try: pd.Timestamp(self.start).as_unit('ns')
@@ -320,11 +324,11 @@ def _check_synthetic(n_customers, n_orders, seed, start, end, drift):
 
 # %% ../nbs/00_data.ipynb #5744340c
 def generate_synthetic(n_customers:int=1000, # customers to simulate
-                       n_orders:int=10_000, # orders, exactly (fewer when a `drift`'s churn wave removes some)
+                       n_orders:int=10_000, # orders, exactly (fewer when a drift's churn wave removes some)
                        seed:int=42, # same seed, same tables; a non-negative integer
                        start:str='2023-01-01', # first day of the order history
                        end:str='2026-01-01', # day after the last day of the order history
-                       drift:Drift|None=None, # a price rise and a wave of churn from `drift.start`; None: no drift
+                       drift:Drift|None=None, # a price rise and a wave of churn from drift.start; None: no drift
                       )->ChurnDataset:
     "Simulate a shop's customers, orders and order items, deterministically from `seed`"
     start, end = _check_synthetic(n_customers, n_orders, seed, start, end, drift)
@@ -377,6 +381,7 @@ def _umask()->int:
     mask = os.umask(0o022); os.umask(mask)   # elsewhere: read it by setting it (not thread-safe, hence the fallback)
     return mask
 
+# %% ../nbs/00_data.ipynb #173cd855
 def _publish(tmp, path:Path):
     "Give `tmp` the mode `path` has (or a new file would get), then rename it to `path`"
     os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
@@ -494,6 +499,7 @@ def _hide_password(m:re.Match)->str:
     if ':' not in userinfo: return m.group(0)
     return f"{scheme}{userinfo.split(':', 1)[0]}:***@{host}"
 
+# %% ../nbs/00_data.ipynb #047ff72c
 def redact(url:str)->str:
     "`url` (or any text holding URLs) with every password, token and secret replaced by ***"
     if url is None: return None

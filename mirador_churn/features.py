@@ -20,7 +20,7 @@ __all__ = ['FEATURE_DEFINITIONS', 'FEATURES', 'EMAIL_CLASSES', 'COMMERCIAL_TLDS'
            'table_problems', 'build_training_table', 'build_features', 'time_split']
 
 # %% ../nbs/01_features.ipynb #a6083b82
-def parse_cutoff(value, # a date or time such as '2025-06-30' or a `Timestamp`; a time zone is converted to UTC
+def parse_cutoff(value, # a date or time such as '2025-06-30' or a Timestamp; a time zone is converted to UTC
                  name:str='cutoff', # what the error calls it
                 )->pd.Timestamp:
     "`value` as a naive UTC nanosecond `Timestamp` (as the order dates are), or a one-line `ConfigError`"
@@ -58,6 +58,7 @@ def data_end(orders:pd.DataFrame)->pd.Timestamp:
     "The first moment the order history does not cover: midnight after the last order"
     return orders.order_date.max().normalize() + pd.Timedelta(days=1)
 
+# %% ../nbs/01_features.ipynb #e40dccf9
 def label_end(cutoff, cfg:ChurnConfig)->pd.Timestamp:
     "End (exclusive) of the label window of `cutoff`"
     cutoff = parse_cutoff(cutoff)
@@ -66,8 +67,9 @@ def label_end(cutoff, cfg:ChurnConfig)->pd.Timestamp:
         raise ConfigError(f"the label window of cutoff {cutoff.date()} ends after 2261, "
                           "beyond nanosecond timestamps") from None
 
+# %% ../nbs/01_features.ipynb #04f5ddbd
 def default_cutoffs(orders:pd.DataFrame|pd.Timestamp, # the order history, or the end of the data
-                    cfg:ChurnConfig=ChurnConfig(), # windows; `cfg.cutoff` is the latest cutoff if set
+                    cfg:ChurnConfig=ChurnConfig(), # windows; cfg.cutoff is the latest cutoff if set
                     n:int=4, # how many cutoffs, at least 1
                    )->list[pd.Timestamp]:
     "`n` cutoffs, oldest first, one label window apart, ending at `cfg.cutoff` or the latest fully labelled one"
@@ -321,9 +323,9 @@ def table_problems(table:pd.DataFrame, # from build_training_table
 # %% ../nbs/01_features.ipynb #14b2b0bb
 def build_training_table(customers:pd.DataFrame, # validated customers
                          orders:pd.DataFrame, # validated orders
-                         cfg:ChurnConfig|None=None, # windows; default `ChurnConfig()`
-                         cutoffs:list|None=None, # cutoffs to label; default `[cfg.cutoff]` or the latest labelled one
-                         order_items:pd.DataFrame|None=None, # validated items; without them `cart_diversity` is 0
+                         cfg:ChurnConfig|None=None, # windows; default ChurnConfig()
+                         cutoffs:list|None=None, # cutoffs to label; default [cfg.cutoff] or the latest labelled one
+                         order_items:pd.DataFrame|None=None, # validated items; without them cart_diversity is 0
                         )->pd.DataFrame:
     "One row per eligible (customer, cutoff): id, cutoff, the 8 `FEATURES` (float32), `churned` (1: none in the window)"
     cfg = cfg or ChurnConfig()
@@ -337,9 +339,9 @@ def build_training_table(customers:pd.DataFrame, # validated customers
 # %% ../nbs/01_features.ipynb #91edeeb0
 def build_features(customers:pd.DataFrame, # validated customers
                    orders:pd.DataFrame, # validated orders
-                   cutoff:str|pd.Timestamp|None=None, # when to score; default `cfg.cutoff` or the end of the data
-                   order_items:pd.DataFrame|None=None, # validated items; without them `cart_diversity` is 0
-                   cfg:ChurnConfig|None=None, # `active_days` decides who is scored
+                   cutoff:str|pd.Timestamp|None=None, # when to score; default cfg.cutoff or the end of the data
+                   order_items:pd.DataFrame|None=None, # validated items; without them cart_diversity is 0
+                   cfg:ChurnConfig|None=None, # active_days decides who is scored
                   )->pd.DataFrame:
     "`customer_id`, `cutoff` and the 8 `FEATURES` (float32) of every eligible customer at `cutoff`, with no label"
     cfg = cfg or ChurnConfig()
@@ -347,7 +349,7 @@ def build_features(customers:pd.DataFrame, # validated customers
     return _table(_Prepared(customers, orders, order_items), cutoff, cfg, labelled=False)
 
 # %% ../nbs/01_features.ipynb #14707f6a
-def time_split(table:pd.DataFrame, # from `build_training_table`, several cutoffs
+def time_split(table:pd.DataFrame, # from build_training_table, several cutoffs
                cfg:ChurnConfig|None=None, # the windows the labels were built with
                n_valid:int=1, # cutoffs for validation
                n_test:int=1, # latest cutoffs for the test

@@ -97,6 +97,7 @@ def _floats(v)->np.ndarray:
     "Any column or list of numbers as float64, every missing or non-numeric value NaN"
     return pd.to_numeric(pd.Series(np.asarray(v, dtype=object)), errors='coerce').to_numpy(np.float64, na_value=np.nan)
 
+# %% ../nbs/06a_insights.ipynb #95ada0a9
 def value_at_risk(probability, # churn probabilities
                   revenue, # each customer's revenue over the 365 days before the cutoff
                  )->np.ndarray:
@@ -128,6 +129,7 @@ def recency_cutoffs(horizon_days:int=90, # the label window of the model: churn 
     "The days since the last order that end still buying (a third of the label window) and lapsing (all of it)"
     return horizon_days / 3, float(horizon_days)
 
+# %% ../nbs/06a_insights.ipynb #c547ccb7
 def recency_band(days, # days since each customer's last order
                  horizon_days:int=90, # the model's label window
                 )->np.ndarray:
@@ -149,6 +151,7 @@ def band_counts(scores:pd.DataFrame, # the scores table, completed
 class ListError(ChurnError, ValueError):
     "A query parameter of the list that cannot be used: one line naming the field and the value"
 
+# %% ../nbs/06a_insights.ipynb #a929af1f
 @dataclass(frozen=True)
 class ListQuery:
     "What the working list shows: the query parameters of the page, the CSV, the API and the MCP tool"
@@ -172,6 +175,7 @@ def _int_field(name:str, v, lo:int, hi:int)->int:
         raise ListError(f"{name}: expected an integer from {lo:,} to {hi:,}, got {s[:40]!r}")
     return int(s)
 
+# %% ../nbs/06a_insights.ipynb #aa2a144b
 def list_query(params:dict, # query parameters: name to text (unknown names are ignored)
                max_per_page:int=1000, # the largest page
                **defaults, # ListQuery fields when params lack them, such as order_by or per_page
@@ -192,12 +196,14 @@ def list_query(params:dict, # query parameters: name to text (unknown names are 
 # %% ../nbs/06a_insights.ipynb #176704c0
 def _lower(col)->pd.Series: return col.astype('string').fillna('').str.lower()
 
+# %% ../nbs/06a_insights.ipynb #d6f825ee
 def _matches(scores:pd.DataFrame, q:str)->np.ndarray:
     "Rows whose id is `q` (ASCII digits), or whose e-mail or name contains it, case ignored"
     if re.fullmatch(r'[0-9]{1,18}', q): return (scores.customer_id == int(q)).to_numpy(bool)
     has = lambda c: _lower(scores[c]).str.contains(q.lower(), regex=False).to_numpy(bool)
     return has('email') | has('name')
 
+# %% ../nbs/06a_insights.ipynb #8581beb9
 def _filtered(scores:pd.DataFrame, query:ListQuery, horizon_days:int)->np.ndarray:
     "Which rows pass every filter of `query`"
     keep = np.ones(len(scores), bool)
@@ -241,11 +247,13 @@ def _safe_text(values)->pa.Array:
     for p in _FORMULA[2:]: bad = pc.or_(bad, pc.starts_with(a, p))
     return pc.if_else(bad, pc.binary_join_element_wise("'", a, ''), a)
 
+# %% ../nbs/06a_insights.ipynb #05806cb0
 def _rounded(rows:pd.DataFrame, column:str, digits:int)->pa.Array:
     "A numeric column rounded to `digits` (0: whole numbers); missing stays missing (an empty cell)"
     v = pa.array(np.round(_floats(rows[column]), digits), from_pandas=True)
     return v.cast(pa.int64()) if digits == 0 else v
 
+# %% ../nbs/06a_insights.ipynb #35493fe5
 def customers_csv(rows:pd.DataFrame, # customers of the scores table, completed, in the order to write
                   horizon_days:int=90, # the model's label window, for the recency band
                  )->str:
@@ -321,6 +329,7 @@ def history_folder(scores_path, # the scores table churn_score writes
     p = Path(scores_path)
     return p.with_name(p.stem + '.history')
 
+# %% ../nbs/06a_insights.ipynb #15ced633
 def read_history(scores_path, # the scores table whose history to read
                  max_runs:int=52, # the newest runs read, at most
                 )->pd.DataFrame:
@@ -336,9 +345,9 @@ def typical_values(scores:pd.DataFrame, # the scores table
     return {f: float(scores[f].median()) for f in features}
 
 # %% ../nbs/06a_insights.ipynb #0b9d1e12
-def feature_push(scorer, # a `ChurnScorer`
+def feature_push(scorer, # a ChurnScorer
                  rows:pd.DataFrame, # customers with the model's feature columns
-                 typical:dict, # feature → typical value, from `typical_values`
+                 typical:dict, # feature → typical value, from typical_values
                  min_push:float=0.01, # smaller pushes are not shown
                 )->list:
     "For each row, `(feature, push)` pairs, largest first: how much the probability falls with that feature typical"
@@ -369,6 +378,7 @@ def find_customers(scores:pd.DataFrame, # the scores table
 # %% ../nbs/06a_insights.ipynb #d8bf6870
 def _esc(v)->str: return html.escape('' if v is None else str(v), quote=True)
 
+# %% ../nbs/06a_insights.ipynb #9c0506fa
 def _finite(v)->bool: return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 _W, _H, _LEFT, _RIGHT, _TOP, _BOTTOM = 340, 190, 38, 62, 26, 30   # panel size and margins, in SVG units
@@ -399,8 +409,8 @@ def _panel(title:str, dates:list, values:list, lines:list, lo:float, hi:float, f
     return '\n'.join(out + ['</svg>'])
 
 # %% ../nbs/06a_insights.ipynb #02ad9e8b
-def drift_chart(series:list, # `monitor.json`'s series: dicts with `date`, `score_psi`, `estimated_auc`
-                slo:dict, # `monitor.json`'s slo: `psi_watch`, `psi_alert`, `min_estimated_auc`
+def drift_chart(series:list, # monitor.json's series: dicts with date, score_psi, estimated_auc
+                slo:dict, # monitor.json's slo: psi_watch, psi_alert, min_estimated_auc
                )->str:
     "Score PSI and estimated ROC AUC per day against the SLO lines, as two inline SVG panels"
     dates = [s.get('date') for s in series]
@@ -437,6 +447,7 @@ def _bars(title:str, items:list, alert:float)->str:
                f'alert {alert:g}</text>')
     return '\n'.join(out + ['</svg>'])
 
+# %% ../nbs/06a_insights.ipynb #24c5fd8e
 def breach_chart(monitor:dict, # monitor.json
                 )->str:
     "The SLO's other breaches drawn: estimated churn rate per day against the reference's band, each feature's PSI"
@@ -456,16 +467,20 @@ def breach_chart(monitor:dict, # monitor.json
 # %% ../nbs/06a_insights.ipynb #cf4280da
 def _known(v)->bool: return v is not None and bool(pd.notna(v)) and _finite(float(v))
 
+# %% ../nbs/06a_insights.ipynb #8965910b
 def _pct(p)->str: return f'{100 * float(p):.1f}%' if _known(p) else 'missing'
 
+# %% ../nbs/06a_insights.ipynb #8049d054
 def _num(v)->str: return f'{float(v):,.0f}' if _known(v) else ''
 
+# %% ../nbs/06a_insights.ipynb #ded6eb76
 def _feature_words(f:str, v)->str:
     "A feature's value as the page says it: the e-mail type in words, other values rounded"
     if not _known(v): return 'missing'
     if f == 'email_domain_class': return EMAIL_TYPES.get(int(v), 'missing')
     return f'{float(v):,.0f}' if abs(float(v)) >= 10 else f'{float(v):.2g}'
 
+# %% ../nbs/06a_insights.ipynb #aa1682ce
 def _pushes_html(pushes:list, row)->str:
     "The three largest pushes of a customer, each with the feature's value: `days since last order 240 (+13 pts)`"
     if not pushes: return '<span class="muted">nothing stands out</span>'
@@ -484,12 +499,14 @@ RUNBOOK_URL = 'https://mirador.github.io/mirador_churn/monitor.html#runbook'
 
 def _money(v)->str: return f'{float(v):,.0f}' if _known(v) else 'missing'
 
+# %% ../nbs/06a_insights.ipynb #7a69645e
 def _score_date(scores)->str|None:
     "The cutoff the scores are at, as a date, or None when the table has none"
     if scores is None or not len(scores) or 'cutoff' not in scores: return None
     at = pd.to_datetime(scores.cutoff.iloc[0], errors='coerce')
     return None if pd.isna(at) else f'{at:%Y-%m-%d}'
 
+# %% ../nbs/06a_insights.ipynb #3378f82e
 def _link(prefix:str, query:ListQuery, **change)->str:
     "The page's URL for `query` with `change` applied; fields at their default are left out, so links stay short"
     q = {**query.__dict__, **change}
@@ -525,6 +542,7 @@ def _options(name:str, choices:dict, chosen:str)->str:
     label = f'<label for="{name}">{_esc(name.replace("_", " ").capitalize())}</label>'
     return f'<span class="field">{label}<select id="{name}" name="{name}">{opts}</select></span>'
 
+# %% ../nbs/06a_insights.ipynb #f2c64270
 def _filter_form(scores:pd.DataFrame, query:ListQuery, prefix:str, horizon:int)->str:
     "The search and filters, as a GET form: every list is a bookmarkable URL"
     buying, lapsing = recency_cutoffs(horizon)
@@ -589,6 +607,7 @@ def _trend_html(trend:pd.DataFrame)->str:
                     f'{_money(r.value_at_risk)}</li>' for r in trend.itertuples())
     return f'<ul class="trend" aria-label="Trend over the runs">{items}</ul>'
 
+# %% ../nbs/06a_insights.ipynb #5c91f837
 def _customer_card(scores, scorer, customer_id:int, history, horizon:int)->str:
     "One customer: name, e-mail, value at risk, the reason, the trend over the runs, and every feature in words"
     row = scores[scores.customer_id == customer_id]
@@ -644,6 +663,7 @@ def _verdict_html(monitor:dict)->str:
     under = f': score PSI {psi:.3f}, under the watch level {watch:g}' if _finite(psi) else ''
     return f'<p class="verdict ok">Within the SLO{under}.</p>'
 
+# %% ../nbs/06a_insights.ipynb #b145b204
 def _realized_html(monitor:dict)->str:
     "The latest cohort whose labels have matured: realized ROC AUC and churn rate beside the estimates"
     done = [c for c in monitor.get('cohorts') or [] if _finite(c.get('realized_auc'))]
@@ -679,6 +699,7 @@ def _apdex_line(a:dict|None)->str:
             f'cohorts satisfied, {a["tolerating"]} tolerating, {a["frustrated"]} frustrated; {_esc(basis)} against the '
             f'target {a["target"]:g}, floor {a["floor"]:g})</p>')
 
+# %% ../nbs/06a_insights.ipynb #e633e962
 def _model_section(info:dict)->str:
     windows, metrics = info.get('label_windows') or {}, info.get('test_metrics') or {}
     cutoffs = info.get('training_cutoffs') or []
@@ -699,6 +720,7 @@ def horizon_of(info:dict, # a model's metadata, with its label windows
     h = (info.get('label_windows') or {}).get('horizon_days')
     return int(h) if isinstance(h, (int, float)) and not isinstance(h, bool) and 0 < h < 10_000 else 90
 
+# %% ../nbs/06a_insights.ipynb #a7da948a
 def render_page(state, # the service's live state: scores, monitor, model_info, scorer (history: optional)
                 query:ListQuery|str|None=None, # filters, order and page; a text is a search
                 prefix:str='/insights/churn', # where the page is mounted
@@ -779,6 +801,7 @@ def _html(body:str, status:int=200)->HTMLResponse:
     "An HTML response that allows no script and is never cached"
     return HTMLResponse(body, status, headers={'Content-Security-Policy': CSP, **_NO_STORE})
 
+# %% ../nbs/06a_insights.ipynb #a6870b23
 async def _form(request:Request, limit:int=4096)->dict|None:
     "The URL-encoded form of a small POST body, read at most `limit` bytes far; None if it is larger"
     body = b''
@@ -795,6 +818,7 @@ def _same_origin(request:Request)->bool:
     if origin is None: return True                                # since the page's referrer policy is no-referrer)
     return origin == f"{request.url.scheme}://{request.headers.get('host', '')}"
 
+# %% ../nbs/06a_insights.ipynb #2b1b3da3
 def _see_page(prefix:str)->RedirectResponse:
     return RedirectResponse(prefix, status_code=303, headers=_NO_STORE)
 
@@ -841,6 +865,7 @@ def _query_page(app:FastAPI, request:Request, prefix:str)->HTMLResponse:
             '<main>', f'<main><p class="error" role="alert">Not a valid list: {_esc(e)}</p>', 1), 400)
     return _html(render_page(app.state.churn, query, prefix, customer))
 
+# %% ../nbs/06a_insights.ipynb #e86e268c
 def _csv_response(app:FastAPI, request:Request)->Response:
     "Every customer of the filtered list, as a CSV attachment named by the score date"
     state = app.state.churn

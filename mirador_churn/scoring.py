@@ -98,6 +98,7 @@ def _decoded(v:str):
     try: return json.loads(v)
     except ValueError: return v
 
+# %% ../nbs/01a_scoring.ipynb #7d02f2cd
 def _ready(X, width:int)->bool:
     "Is `X` already what the session takes (a C-contiguous float32 array [n, width])? Then it skips the conversion"
     return (type(X) is np.ndarray and X.dtype == np.float32 and X.ndim == 2 and X.flags.c_contiguous
@@ -117,7 +118,7 @@ class ChurnScorer:
 
     @classmethod
     def load(cls,
-             path:str|Path, # the `.onnx` file
+             path:str|Path, # the .onnx file
              threads:int=1, # onnxruntime intra-op threads; 1 is fastest for small batches
             )->ChurnScorer:
         "Open the model at `path` and check the contract and, on a probe batch, that it returns probabilities"
@@ -152,6 +153,7 @@ def _not_number(v)->bool:
     if isinstance(v, (bool, np.bool_)): return True
     return not (isinstance(v, (numbers.Real, decimal.Decimal)) or v is None or v is pd.NA)
 
+# %% ../nbs/01a_scoring.ipynb #400ba625
 def _column(col:pd.Series, name:str)->np.ndarray:
     "The values of the feature column `col` as float64 (missing as NaN), or a `ScoringError` naming its dtype"
     dt = col.dtype
@@ -172,7 +174,7 @@ def _array(X)->np.ndarray:
     with np.errstate(over='ignore'): return X.astype(np.float32)   # beyond float32 becomes inf, refused as such
 
 # %% ../nbs/01a_scoring.ipynb #5bdc1464
-def feature_matrix(X, # a DataFrame with the columns `names` (any order, others ignored), or an array [n, len(names)]
+def feature_matrix(X, # a DataFrame with the columns names (any order, others ignored), or an array [n, len(names)]
                    names:tuple|list, # the feature names, in the order the model reads them
                   )->np.ndarray:
     "`X` as a C-contiguous float32 matrix with the columns `names`, or a `ScoringError` that says what is wrong"

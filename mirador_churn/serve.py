@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_serve.ipynb #d72b4625
 from __future__ import annotations
-import asyncio, datetime, decimal, hashlib, hmac, json, logging, math, os, subprocess, sys, threading, time
+import asyncio, datetime, decimal, hashlib, hmac, json, logging, math, os, threading, time
 from collections import OrderedDict, deque
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -36,12 +36,13 @@ __all__ = ['log', 'OPEN_PATHS', 'ServeError', 'ApiKeys', 'load_api_keys', 'Reque
            'load_monitor', 'ChurnState', 'ProbabilityHistogram', 'ServiceMetrics', 'monitor_gauges', 'SourceCollector',
            'AuthLimiter', 'Guard', 'presented_keys', 'read_body', 'predict_rows', 'customer_risk', 'row_schema',
            'at_risk_list', 'listed_records', 'top_response', 'ChurnPrediction', 'churn_mcp', 'create_app', 'BoundedH11',
-           'churn_serve', 'serve_main', 'ServiceProcess']
+           'churn_serve', 'serve_main']
 
 # %% ../nbs/07_serve.ipynb #011709d2
 class ServeError(ChurnError, ValueError):
     "A service that cannot start as configured: no keys, no model, a model that fails its checksum"
 
+# %% ../nbs/07_serve.ipynb #c07ak001
 class ApiKeys:
     "The service's API keys; `valid` compares in constant time with each of them"
     def __init__(self, keys):
@@ -49,7 +50,9 @@ class ApiKeys:
         self.ids = frozenset(hashlib.sha256(k).hexdigest()[:32] for k in self._keys)   # what a session is bound to
     def __len__(self): return len(self._keys)
     def __repr__(self): return f"ApiKeys({len(self)} key{'s' if len(self) != 1 else ''})"
-    def id_of(self, key:str)->str: return hashlib.sha256(key.encode('utf-8', 'replace')).hexdigest()[:32]
+    def id_of(self, key:str)->str:
+        "The id a session is bound to for key: a hash, never the key"
+        return hashlib.sha256(key.encode('utf-8', 'replace')).hexdigest()[:32]
     def valid(self, key:str|None)->bool:
         "Is `key` one of the keys? Every key is compared, in constant time"
         if not key or not self._keys: return False
@@ -65,6 +68,7 @@ def _key_problem(k:str, min_length:int)->str|None:
     if len(k) * math.log2(len(set(k))) < 64:
         return "an API key must hold 64 bits by the rule length × log2(distinct characters): use a random one"
 
+# %% ../nbs/07_serve.ipynb #6691182b
 def _file_keys(file)->list:
     "(where, key) of each key of `file`: a line starting with `#` is a comment, any other line one whole key"
     if not Path(file).is_file(): raise ServeError(f"{file}: no such API keys file")
@@ -77,7 +81,7 @@ def _file_keys(file)->list:
     return named
 
 # %% ../nbs/07_serve.ipynb #de1a8b7c
-def load_api_keys(file:str|Path|None=None, # a file of keys, one a line (a line starting with `#` is a comment)
+def load_api_keys(file:str|Path|None=None, # a file of keys, one a line (a line starting with # is a comment)
                   env:str='MIRADOR_API_KEYS', # environment variable of comma-separated keys
                   min_length:int=16, # shortest key accepted
                  )->ApiKeys:
@@ -95,6 +99,7 @@ class RequestError(ChurnError, ValueError):
     "A request the service refuses, with its HTTP status (413 too large, 422 unprocessable)"
     def __init__(self, message:str, status:int=422): super().__init__(message); self.status = status
 
+# %% ../nbs/07_serve.ipynb #a7c6d540
 _F32_MAX = float(np.finfo(np.float32).max)
 _CLASS_FEATURES = {'email_domain_class': (0, 1, 2, 3)}
 
@@ -116,7 +121,7 @@ def _row_problem(rows:list, names:tuple)->str:
     return "the rows cannot be read as numbers"
 
 # %% ../nbs/07_serve.ipynb #f4288cc6
-def rows_matrix(rows, # the `rows` of a request: a list of objects of the features
+def rows_matrix(rows, # the rows of a request: a list of objects of the features
                 names:tuple, # the model's feature names, in order
                 max_rows:int=10_000, # most rows a request may hold
                )->np.ndarray:
@@ -177,6 +182,7 @@ class LoadedModel:
     scorer: ChurnScorer
     info: dict
 
+# %% ../nbs/07_serve.ipynb #65e933c4
 def _model_info(scorer:ChurnScorer, path, source:str, **extra)->dict:
     "The metadata the service reports for `scorer`: features, version, data checksum, label windows, provenance"
     m = scorer.metadata
@@ -185,7 +191,11 @@ def _model_info(scorer:ChurnScorer, path, source:str, **extra)->dict:
     return {'features': list(scorer.feature_names), **{k: m[k] for k in keep if k in m},
             'onnx_sha256': sha256_file(path), 'source': redact(str(source)), **extra}
 
-def load_onnx(path, source=None, **extra)->LoadedModel:
+# %% ../nbs/07_serve.ipynb #f6a8523d
+def load_onnx(path:str|Path, # the ONNX file
+              source:str|None=None, # where it came from, for the model info; default: path
+              **extra, # more fields of the model info
+             )->LoadedModel:
     "The model in the ONNX file `path`, checked against the scoring contract"
     scorer = ChurnScorer.load(path)
     return LoadedModel(scorer, _model_info(scorer, path, source or path, **extra))
@@ -195,6 +205,7 @@ def _resolve_registry(uri:str, tracking_uri:str|None=None)->Path:
     "The local `.onnx` file of the registry model `uri` (models:/NAME@ALIAS or models:/NAME/VERSION)"
     return Path(resolve_model(uri, tracking_uri))
 
+# %% ../nbs/07_serve.ipynb #0acd2494
 def _download_onnx(artifact_uri:str, tracking_uri:str|None)->Path:
     "The ONNX file at MLflow `artifact_uri` (a file, or a folder holding exactly one `.onnx`), downloaded"
     import mlflow.artifacts
@@ -223,7 +234,7 @@ def load_promotion(path, tracking_uri:str|None=None)->LoadedModel:
     return m
 
 # %% ../nbs/07_serve.ipynb #d9c9ff27
-def model_source(model:str, # an `.onnx` file, `models:/NAME@ALIAS`, `models:/NAME/VERSION`, or a `promotion.json`
+def model_source(model:str, # an .onnx file, models:/NAME@ALIAS, models:/NAME/VERSION, or a promotion.json
                  tracking_uri:str|None=None, # MLflow tracking URI for registry models; default MLFLOW_TRACKING_URI
                  registry_every:float=30.0, # seconds between asking the registry whether an alias moved
                 )->Watched:
@@ -251,6 +262,7 @@ class ScoresTable:
     absent: tuple = () # columns of the working list that the file lacks and that cannot be computed
     history: pd.DataFrame|None = None # the runs churn_score kept beside the table, oldest first
 
+# %% ../nbs/07_serve.ipynb #923ae3f3
 def _read_table(path:Path)->pd.DataFrame:
     "The table at `path` (CSV by its suffix, else Parquet), or a one-line `ServeError`"
     kind = 'CSV' if path.suffix == '.csv' else 'Parquet'
@@ -295,6 +307,7 @@ def _jsonable(v):
     if isinstance(v, (list, tuple, np.ndarray)): return [_jsonable(x) for x in v]
     return str(v)
 
+# %% ../nbs/07_serve.ipynb #4bee0304
 def customer_record(t:ScoresTable, i:int)->dict:
     "Row `i` of the scores table as JSON: the customer, the score and, under `features`, the features"
     row = {str(c): _jsonable(v) for c, v in t.frame.iloc[i].items()}
@@ -305,6 +318,7 @@ def customer_record(t:ScoresTable, i:int)->dict:
 # %% ../nbs/07_serve.ipynb #7b93472f
 def _finite_or_none(v)->bool: return v is None or (type(v) in (int, float) and math.isfinite(v))
 
+# %% ../nbs/07_serve.ipynb #6ebab16b
 def _timestamp(v)->float|None:
     "`v` (a date or an ISO time; UTC unless it says otherwise) as Unix seconds, or None"
     try: t = pd.Timestamp(v)
@@ -312,6 +326,7 @@ def _timestamp(v)->float|None:
     if t is pd.NaT: return None
     return (t.tz_localize('UTC') if t.tzinfo is None else t).timestamp()
 
+# %% ../nbs/07_serve.ipynb #d206b9ef
 def _non_finite(v, where:str='')->str|None:
     "The path of the first number in `v` that is not finite (1e400 reads as infinity), or None"
     if isinstance(v, float) and not math.isfinite(v): return where or 'the report'
@@ -369,6 +384,7 @@ def _monitor_problem(m)->str|None:
 # %% ../nbs/07_serve.ipynb #aa1c0e61
 def _no_constants(name): raise ValueError(f"{name} is not a JSON number")
 
+# %% ../nbs/07_serve.ipynb #a1cdd414
 def load_monitor(path)->dict:
     "monitor.json as written by `churn_monitor` ([06_monitor](06_monitor.ipynb)), checked before it is served"
     try: m = json.loads(Path(path).read_text(), parse_constant=_no_constants)
@@ -381,11 +397,11 @@ def load_monitor(path)->dict:
 # %% ../nbs/07_serve.ipynb #afa7f41c
 class ChurnState:
     "What the service serves: model, scores table, monitor.json and API keys, each reloaded when its source changes"
-    def __init__(self, model, # an `.onnx` file, a `models:/` URI or a `promotion.json` (see `model_source`)
-                 scores=None, # the scores table from `churn_score` (Parquet or CSV)
-                 monitor=None, # monitor.json from `churn_monitor`
-                 api_keys:ApiKeys|list|None=None, # the keys; None: from MIRADOR_API_KEYS and `api_keys_file`
-                 api_keys_file=None, # a file of keys, one a line; reloaded when it changes
+    def __init__(self, model, # an .onnx file, a models:/ URI or a promotion.json (see model_source)
+                 scores:str|Path|None=None, # the scores table from churn_score (Parquet or CSV)
+                 monitor:str|Path|None=None, # monitor.json from churn_monitor
+                 api_keys:ApiKeys|list|None=None, # the keys; None: from MIRADOR_API_KEYS and api_keys_file
+                 api_keys_file:str|Path|None=None, # a file of keys, one a line; reloaded when it changes
                  tracking_uri:str|None=None, # MLflow tracking URI for registry models
                  poll_every:float=1.0, # seconds between checks of the files
                  registry_every:float=30.0, # seconds between checks of a registry alias
@@ -402,22 +418,60 @@ class ChurnState:
         self.poll_every, self._stop, self._thread = poll_every, threading.Event(), None
 
 # %% ../nbs/07_serve.ipynb #8f45fbe2
-ChurnState.model = property(lambda self: self._model.value, doc="The `LoadedModel` now served")
-ChurnState.scorer = property(lambda self: self._model.value.scorer, doc="The `ChurnScorer` now served")
-ChurnState.model_info = property(lambda self: self._model.value.info, doc="Metadata of the model now served")
-ChurnState.scores_table = property(lambda self: self._scores.value if self._scores else None,
-                                   doc="The indexed `ScoresTable`, or None")
-ChurnState.scores = property(lambda self: self._scores.value.frame if self._scores else None,
-                             doc="The scores table (interface 4), or None")
-ChurnState.history = property(lambda self: self._scores.value.history if self._scores else None,
-                              doc="The runs churn_score kept beside the scores table, as one history_frame, or None")
-ChurnState.monitor = property(lambda self: self._monitor.value if self._monitor else None,
-                              doc="monitor.json (interface 5), or None")
+@patch(as_prop=True)
+def model(self:ChurnState)->LoadedModel:
+    "The LoadedModel now served"
+    return self._model.value
+
+# %% ../nbs/07_serve.ipynb #e7aa43bb
+@patch(as_prop=True)
+def scorer(self:ChurnState)->ChurnScorer:
+    "The ChurnScorer now served"
+    return self._model.value.scorer
+
+# %% ../nbs/07_serve.ipynb #43a24c23
+@patch(as_prop=True)
+def model_info(self:ChurnState)->dict:
+    "Metadata of the model now served"
+    return self._model.value.info
+
+# %% ../nbs/07_serve.ipynb #c07pr002
+@patch(as_prop=True)
+def scores_table(self:ChurnState)->ScoresTable|None:
+    "The indexed ScoresTable, or None"
+    return self._scores.value if self._scores else None
+
+# %% ../nbs/07_serve.ipynb #f6fe0923
+@patch(as_prop=True)
+def scores(self:ChurnState)->pd.DataFrame|None:
+    "The scores table (SCORE_COLUMNS then LIST_COLUMNS, as churn_score writes it), or None"
+    return self._scores.value.frame if self._scores else None
+
+# %% ../nbs/07_serve.ipynb #68c797fc
+@patch(as_prop=True)
+def history(self:ChurnState)->pd.DataFrame|None:
+    "The runs churn_score kept beside the scores table, as one history_frame, or None"
+    return self._scores.value.history if self._scores else None
+
+# %% ../nbs/07_serve.ipynb #c07pr003
+@patch(as_prop=True)
+def monitor(self:ChurnState)->dict|None:
+    "The monitor report (monitor.json, as churn_monitor writes it), or None"
+    return self._monitor.value if self._monitor else None
+
+# %% ../nbs/07_serve.ipynb #4b552a4c
 _NO_KEYS = ApiKeys([])
-ChurnState.keys = property(lambda self: _NO_KEYS if self._keys.error else self._keys.value,
-                           doc="The `ApiKeys`; none at all while the keys file fails to load (the service fails closed)")
-ChurnState.sources = property(lambda self: [w for w in (self._model, self._scores, self._monitor,
-                                                        self._keys) if w is not None])
+
+@patch(as_prop=True)
+def keys(self:ChurnState)->ApiKeys:
+    "The ApiKeys; none at all while the keys file fails to load (the service fails closed)"
+    return _NO_KEYS if self._keys.error else self._keys.value
+
+# %% ../nbs/07_serve.ipynb #3dc99cb0
+@patch(as_prop=True)
+def sources(self:ChurnState)->list:
+    "The watched sources: the model, and the scores, monitor report and keys file where given"
+    return [w for w in (self._model, self._scores, self._monitor, self._keys) if w is not None]
 
 # %% ../nbs/07_serve.ipynb #3cd9afdd
 @patch
@@ -425,6 +479,7 @@ def refresh(self:ChurnState, force:bool=False)->list:
     "Check every source once; the names of those reloaded"
     return [w.name for w in self.sources if w.refresh(force)]
 
+# %% ../nbs/07_serve.ipynb #f1ebb15a
 @patch
 def start_watching(self:ChurnState):
     "Check the sources every `poll_every` seconds in a background thread"
@@ -436,6 +491,7 @@ def start_watching(self:ChurnState):
     self._thread = threading.Thread(target=loop, name='churn-watch', daemon=True)
     self._thread.start()
 
+# %% ../nbs/07_serve.ipynb #7e9afbe8
 @patch
 def stop_watching(self:ChurnState):
     "Stop the background checks"
@@ -455,6 +511,7 @@ class ProbabilityHistogram:
         with self._lock: self._counts += c; self._sum += float(np.sum(p, dtype=np.float64))
 
     def collect(self):
+        "The histogram as Prometheus's metric family, for the registry's scrape"
         with self._lock: counts, total = self._counts.cumsum(), self._sum
         buckets = [(f"{b:g}", int(c)) for b, c in zip(self.bounds, counts)] + [('+Inf', int(counts[-1]))]
         yield HistogramMetricFamily(self.name, 'Churn probabilities served by /v1/churn/predict and predict_churn',
@@ -485,6 +542,7 @@ def _gauge(name:str, doc:str, value, labels:dict|None=None)->GaugeMetricFamily|N
     g.add_metric(list((labels or {}).values()), float(value))
     return g
 
+# %% ../nbs/07_serve.ipynb #2f33e4d8
 def _latest_realized_auc(report:dict):
     "The realized ROC AUC of the latest cohort whose labels have matured, or None"
     return next((c['realized_auc'] for c in reversed(report.get('cohorts') or []) if c.get('realized_auc') is not None), None)
@@ -520,6 +578,7 @@ class SourceCollector:
     "Prometheus collector of a `ChurnState`: failed reloads per source, and the gauges of its monitor.json"
     def __init__(self, state): self.state = state
     def collect(self):
+        "The reload failures of each source, as a Prometheus counter family"
         c = CounterMetricFamily('churn_source_reload_failures', 'Failed reloads of each source since start',
                                 labels=['source'])
         for w in self.state.sources: c.add_metric([w.name], w.failures)
@@ -535,6 +594,7 @@ async def _send_json(send, status:int, body:dict, headers=()):
                 'headers': [(b'content-type', b'application/json'), *headers]})
     await send({'type': 'http.response.body', 'body': json.dumps(body).encode()})
 
+# %% ../nbs/07_serve.ipynb #0a9abfac
 def _route_label(app, scope)->str:
     "The route template that matches `scope`, for metrics labels; 'unmatched' if none"
     if (route := scope.get('route')) is not None: return getattr(route, 'path', 'unmatched')
@@ -612,11 +672,11 @@ def presented_keys(headers:list, # the request's raw headers: (name, value) byte
     named = [v for k, v in headers if k == b'x-api-key']
     return named + [key for scheme, _, key in bearer if scheme.lower() == b'bearer']
 
+# %% ../nbs/07_serve.ipynb #a4f44d90
 def _two_keys(headers:list)->str:
     "Why a request with two keys is refused, in the words the Java service uses too"
     if sum(k == b'x-api-key' for k, _ in headers) > 1: return 'more than one X-API-Key header'
     return 'more than one API key (X-API-Key and Authorization: Bearer headers)'
-
 
 # %% ../nbs/07_serve.ipynb #92c23d1e
 @patch
@@ -651,6 +711,7 @@ async def read_body(request:Request, limit:int)->bytes:
         chunks.append(chunk)
     return b''.join(chunks)
 
+# %% ../nbs/07_serve.ipynb #613cd83b
 def _json_response(body, status:int=200, checked:bool=False)->Response:
     "`body` as standard JSON (every missing or non-finite number as null, unless `checked` says it has none)"
     text = json.dumps(body if checked else _jsonable(body), separators=(',', ':'), allow_nan=False)
@@ -665,6 +726,7 @@ def predict_rows(state:ChurnState, metrics:ServiceMetrics, rows, max_rows:int, i
     metrics.probabilities.observe(p); metrics.rows.labels(interface).inc(len(p))
     return {'model_version': m.info.get('model_version'), 'probabilities': p.tolist()}
 
+# %% ../nbs/07_serve.ipynb #7e016b75
 def _predict_body(state:ChurnState, metrics:ServiceMetrics, body:bytes, max_rows:int)->dict:
     "Parse, check and score the body of a prediction request (run in a worker thread)"
     try: doc = json.loads(body, parse_constant=_no_constants)
@@ -675,6 +737,7 @@ def _predict_body(state:ChurnState, metrics:ServiceMetrics, body:bytes, max_rows
     if extra := [k for k in doc if k != 'rows']: raise RequestError(f"unknown field {extra[0][:40]!r} beside rows")
     return predict_rows(state, metrics, doc['rows'], max_rows, 'rest')
 
+# %% ../nbs/07_serve.ipynb #a6021140
 def customer_risk(state:ChurnState, customer_id:int)->dict|None:
     "The latest score and features of `customer_id`, None if the scores table does not hold them"
     t = state.scores_table
@@ -801,6 +864,7 @@ def listed_records(state:ChurnState, # the service's state
 # %% ../nbs/07_serve.ipynb #2a586a0e
 def _wants_csv(accept:str)->bool: return 'text/csv' in accept.lower() and 'application/json' not in accept.lower()
 
+# %% ../nbs/07_serve.ipynb #eca60cbb
 def top_response(state:ChurnState, # the service's state
                  params:dict, # the query parameters of the request
                  accept:str='', # its Accept header
@@ -875,6 +939,7 @@ class ChurnPrediction(TypedDict):
     model_version: str
     probabilities: list[float]
 
+# %% ../nbs/07_serve.ipynb #0b639f9c
 def churn_mcp(state:ChurnState, metrics:ServiceMetrics|None=None, max_rows:int=10_000):
     "An MCP server with the tools `predict_churn`, `customer_churn_risk` and `at_risk_customers` on `state`"
     from mcp.server.mcpserver import MCPServer
@@ -911,17 +976,17 @@ def _mount_mcp(app:FastAPI, mcp, host:str):
     return mcp.session_manager
 
 # %% ../nbs/07_serve.ipynb #0617f5e0
-def create_app(model, # the model: an `.onnx` file, `models:/...`, a `promotion.json` (see `model_source`), or a `ChurnState`
-               scores=None, # the scores table from `churn_score`
-               monitor=None, # monitor.json from `churn_monitor`
-               api_keys=None, # keys (a list or `ApiKeys`); None: MIRADOR_API_KEYS and `api_keys_file`
-               api_keys_file=None, # a file of keys, one a line
+def create_app(model, # the model: an .onnx file, models:/..., a promotion.json (see model_source), or a ChurnState
+               scores:str|Path|None=None, # the scores table from churn_score
+               monitor:str|Path|None=None, # monitor.json from churn_monitor
+               api_keys:ApiKeys|list|None=None, # keys (a list or ApiKeys); None: MIRADOR_API_KEYS and api_keys_file
+               api_keys_file:str|Path|None=None, # a file of keys, one a line
                max_rows:int=10_000, # most rows per prediction request
                max_body_bytes:int=8 << 20, # largest request body
                host:str='127.0.0.1', # the host served (MCP checks the Host header of local services against it)
                body_timeout:float=30.0, # seconds a request body may take to arrive
                auth_failures:int=20, # wrong keys a client may offer per minute before it is refused (429)
-               **state_kwargs, # `tracking_uri`, `poll_every`, `registry_every` for `ChurnState`
+               **state_kwargs, # tracking_uri, poll_every, registry_every for ChurnState
               )->FastAPI:
     "The churn service: REST routes, MCP over streamable HTTP at /mcp, key check, bounds, metrics, reloads"
     state = (model if isinstance(model, ChurnState)
@@ -957,6 +1022,7 @@ class BoundedH11(H11Protocol):
     _FULL = b'{"detail":"too many open connections"}'
 
     def connection_made(self, transport):
+        "Refuse the connection when max_connections are open; otherwise arm the header deadline"
         super().connection_made(transport)
         if len(self.connections) > self.max_connections:
             transport.write(b'HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nconnection: close\r\n'
@@ -971,11 +1037,13 @@ def _arm(self:BoundedH11):
     self._generation = getattr(self, '_generation', 0) + 1
     self.loop.call_later(self.header_timeout, self._deadline, self._generation)
 
+# %% ../nbs/07_serve.ipynb #207be452
 @patch
 def _deadline(self:BoundedH11, generation:int):
     if generation == self._generation and self.conn.their_state is h11.IDLE and not self.transport.is_closing():
         self.transport.close()
 
+# %% ../nbs/07_serve.ipynb #01b2afb4
 @patch
 def on_response_complete(self:BoundedH11):
     H11Protocol.on_response_complete(self)
@@ -1029,47 +1097,6 @@ def churn_serve(model:str='outputs/model.onnx', # an .onnx file, models:/NAME@AL
     logging.getLogger('uvicorn.access').addFilter(_NoQueryInLog())
     uvicorn.Server(config).run()
 
+# %% ../nbs/07_serve.ipynb #ed547e50
 def serve_main():
     run_cli(churn_serve)
-
-# %% ../nbs/07_serve.ipynb #25d42bf5
-class ServiceProcess:
-    "`churn_serve ARGS` in a subprocess on a free port of 127.0.0.1; `url` once it answers; stopped on exit"
-    def __init__(self, *args, env:dict|None=None, timeout:float=90):
-        self.args, self.env, self.timeout, self.url, self._lines = [str(a) for a in args], env, timeout, None, []
-
-    def start(self)->'ServiceProcess':
-        "Start the service and wait until it answers"
-        cmd = [sys.executable, '-c', 'from mirador_churn.serve import serve_main; serve_main()', *self.args,
-               '--host', '127.0.0.1', '--port', '0']
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     env={**os.environ, **(self.env or {})})
-        threading.Thread(target=self._read, daemon=True).start()
-        deadline = time.monotonic() + self.timeout
-        while self.url is None:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop(); raise ServeError(f"churn_serve did not start:\n{self.log[-3000:]}")
-            time.sleep(0.05)
-        return self
-
-# %% ../nbs/07_serve.ipynb #7de51896
-@patch
-def _read(self:ServiceProcess):
-    "Collect the service's output; note the URL uvicorn reports"
-    for line in self.proc.stdout:
-        self._lines.append(line)
-        if self.url is None and 'Uvicorn running on http://' in line: self.url = line.split('running on ', 1)[1].split()[0]
-
-ServiceProcess.log = property(lambda self: ''.join(self._lines), doc="Everything the service printed so far")
-
-@patch
-def stop(self:ServiceProcess):
-    "Stop the service (SIGTERM, then SIGKILL after 10 s)"
-    if self.proc.poll() is None:
-        self.proc.terminate()
-        try: self.proc.wait(10)
-        except Exception: self.proc.kill(); self.proc.wait()
-
-ServiceProcess.__enter__ = ServiceProcess.start
-@patch
-def __exit__(self:ServiceProcess, *exc): self.stop()

@@ -53,7 +53,7 @@ def _hush():
 # %% ../nbs/04_tracking.ipynb #6e1a02fe
 class Tracker:
     "The pipeline's MLflow calls: the first failure turns tracking off and is kept in `problem`; training goes on"
-    def __init__(self, uri:str|None=None, # tracking URI; None: `MLFLOW_TRACKING_URI` or MLflow's default
+    def __init__(self, uri:str|None=None, # tracking URI; None: MLFLOW_TRACKING_URI or MLflow's default
                  experiment:str='mirador-churn', # experiment name; created if missing
                  artifact_location:str|None=None, # for a new experiment; None: the store's default
                  enabled:bool=True, # False: track nothing, silently
@@ -64,10 +64,14 @@ class Tracker:
         self.problem, self.run_id, self.seconds = None, None, 0.0
 
     @property
-    def active(self)->bool: return self.enabled and self.problem is None
+    def active(self)->bool:
+        "Is tracking on, with no failure so far?"
+        return self.enabled and self.problem is None
 
     @property
-    def safe_uri(self)->str: return redact(self.uri)
+    def safe_uri(self)->str:
+        "The tracking URI with any password redacted"
+        return redact(self.uri)
 
     def _call(self, what:str, f, *args, **kwargs):
         "`f(*args, **kwargs)`, unless tracking is off; on an exception, record it and turn tracking off"
@@ -115,6 +119,7 @@ def client(self:Tracker):
     from mlflow import MlflowClient
     return MlflowClient(self.uri, self.uri)
 
+# %% ../nbs/04_tracking.ipynb #752f3230
 @patch
 def start(self:Tracker, params:dict, # logged as params; None values are left out, others redacted
           tags:dict|None=None, # run tags
@@ -143,8 +148,9 @@ def log_metrics(self:Tracker, metrics:dict, step:int=0):
     ms = [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None and np.isfinite(v)]
     self._call('logging metrics', lambda: self.client().log_batch(self.run_id, metrics=ms))
 
+# %% ../nbs/04_tracking.ipynb #de433baf
 @patch
-def log_history(self:Tracker, history:pd.DataFrame, # one row per epoch: `epoch` and metric columns
+def log_history(self:Tracker, history:pd.DataFrame, # one row per epoch: epoch and metric columns
                 columns=('train_loss', 'valid_loss', 'valid_auc')):
     "Log per-epoch curves, the epoch as the step, in batches of 900 values"
     from mlflow.entities import Metric
@@ -164,6 +170,7 @@ def log_artifacts(self:Tracker, paths:list, # local files
         upload = lambda p=p: self.client().log_artifact(self.run_id, str(p), artifact_path)
         self._call(f'uploading {Path(p).name}', upload)
 
+# %% ../nbs/04_tracking.ipynb #b80e6cb6
 @patch
 def end(self:Tracker, status:str='FINISHED'):
     "Close the run with `status`; a run whose tracking failed part-way is closed `FAILED` (one bounded attempt)"
@@ -234,7 +241,7 @@ MODEL_DESCRIPTION = ("Customer churn: the probability that an active customer pl
                      "trained), `champion` (serving; moved by churn_promote), `previous` (the champion before).")
 
 @patch
-def register(self:Tracker, model_uri:str, # from `Tracker.log_onnx`
+def register(self:Tracker, model_uri:str, # from Tracker.log_onnx
              name:str='mirador-churn', # registered model name
              tags:dict|None=None, # version tags, e.g. test_roc_auc, brier, onnx_sha256, data_checksum
              description:str|None=None, # of the new version
@@ -258,7 +265,7 @@ def _cache_root()->Path:
     "Where downloaded models are kept: `MIRADOR_CHURN_CACHE`, else `~/.cache/mirador-churn/models`"
     return Path(os.environ.get('MIRADOR_CHURN_CACHE') or Path.home() / '.cache' / 'mirador-churn' / 'models')
 
-
+# %% ../nbs/04_tracking.ipynb #a8c49fb9
 def _lookup(uri:str, tracking_uri:str):
     "The model version a `models:/` URI names"
     from mlflow import MlflowClient
@@ -269,10 +276,9 @@ def _lookup(uri:str, tracking_uri:str):
         raise ConfigError(f"{uri}: expected models:/NAME@ALIAS or models:/NAME/VERSION")
     return c.get_model_version(name, version)
 
-
 # %% ../nbs/04_tracking.ipynb #03dcbe2a
-def resolve_model(uri:str, # a local `.onnx` path, `models:/NAME@ALIAS` or `models:/NAME/VERSION`
-                  tracking_uri:str|None=None, # the registry's store; None: `MLFLOW_TRACKING_URI` or MLflow's default
+def resolve_model(uri:str, # a local .onnx path, models:/NAME@ALIAS or models:/NAME/VERSION
+                  tracking_uri:str|None=None, # the registry's store; None: MLFLOW_TRACKING_URI or MLflow's default
                  )->Path:
     "A local `.onnx` file for `uri`: a path as it is, a registry model downloaded (once) and checked"
     if not str(uri).startswith('models:/'):

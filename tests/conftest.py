@@ -19,11 +19,9 @@ def run(args, cwd=None, timeout=600, env=None, check=True):
         pytest.fail(f"{args} exited {r.returncode}\nstdout:\n{r.stdout[-4000:]}\nstderr:\n{r.stderr[-4000:]}")
     return r
 
-@pytest.fixture
-def scratch_repo(tmp_path):
-    "A copy of the working tree (tracked and untracked-not-ignored files) committed to a fresh git repo"
+def copy_repo(dst:Path)->Path:
+    "A copy of the working tree (tracked and untracked-not-ignored files) at dst, committed to a fresh git repo"
     files = subprocess.run(['git', 'ls-files', '-co', '--exclude-standard', '-z'], cwd=ROOT, capture_output=True, check=True).stdout
-    dst = tmp_path / 'repo'
     for f in filter(None, files.decode().split('\0')):
         src, out = ROOT / f, dst / f
         if not src.exists() and not src.is_symlink(): continue   # deleted in the working tree
@@ -34,3 +32,8 @@ def scratch_repo(tmp_path):
     git('init', '-q'); git('add', '-A')
     git('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'snapshot')
     return dst
+
+@pytest.fixture
+def scratch_repo(tmp_path):
+    "A copy of the working tree committed to a fresh git repo"
+    return copy_repo(tmp_path / 'repo')

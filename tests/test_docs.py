@@ -3,7 +3,7 @@ import contextlib, json, os, re, stat
 import pytest
 from pathlib import Path
 import yaml
-from conftest import ROOT, run, tool
+from conftest import ROOT, copy_repo, run, tool
 
 def test_nbs_quarto_yml_is_a_link_to_the_top_level_one():
     link = ROOT / 'nbs' / '_quarto.yml'
@@ -18,14 +18,21 @@ def test_sidebar_lists_index_then_the_numbered_notebooks_in_order():
     assert numbered, 'no numbered notebooks'
     assert sidebar(ROOT / '_quarto.yml') == ['index.ipynb', *numbered]
 
-def test_nbdev_proc_nbs_uses_the_top_level_quarto_yml(scratch_repo, tmp_path):
-    "Quarto is not installable here: a stub `quarto` on PATH is enough for nbdev_proc_nbs, which does not render"
-    stub = tmp_path / 'bin' / 'quarto'
+@pytest.fixture(scope='module')
+def proc(tmp_path_factory):
+    """The working tree as `nbdev_proc_nbs` makes it into the pages Quarto renders (Quarto is not installable here: a stub
+    `quarto` on PATH is enough, since nbdev_proc_nbs does not render): the copy of the repository and the command's output"""
+    d = tmp_path_factory.mktemp('site')
+    repo = copy_repo(d / 'repo')
+    stub = d / 'bin' / 'quarto'
     stub.parent.mkdir()
     stub.write_text('#!/bin/sh\necho "quarto stub: $@" >&2\n')
     stub.chmod(stub.stat().st_mode | stat.S_IEXEC)
     env = {'PATH': f"{stub.parent}{os.pathsep}{Path(tool('nbdev_proc_nbs')).parent}{os.pathsep}{os.environ['PATH']}"}
-    r = run([tool('nbdev_proc_nbs')], cwd=scratch_repo, env=env)
+    return repo, run([tool('nbdev_proc_nbs')], cwd=repo, env=env)
+
+def test_nbdev_proc_nbs_uses_the_top_level_quarto_yml(proc):
+    scratch_repo, r = proc
     warned = re.findall(r'UserWarning: (.*)', r.stderr + r.stdout)
     assert not warned, f"nbdev_proc_nbs warned {len(warned)}x, first: {warned[0]}\n{r.stderr[-3000:]}"
     proc = scratch_repo / '_proc'
@@ -35,6 +42,73 @@ def test_nbdev_proc_nbs_uses_the_top_level_quarto_yml(scratch_repo, tmp_path):
     for page in sidebar(proc / '_quarto.yml'): assert (proc / page).exists(), page
     nbdev_yml = yaml.safe_load((proc / 'nbdev.yml').read_text())
     assert nbdev_yml['website']['title'] == 'mirador_churn'
+
+def page_texts(nb:dict)->list:
+    "The Markdown a processed page renders: its Markdown cells and the Markdown outputs (show_doc's among them)"
+    out = []
+    for c in nb['cells']:
+        if c['cell_type'] == 'markdown': out.append(''.join(c['source']))
+        out += [''.join(o['data']['text/markdown']) for o in c.get('outputs', []) if 'text/markdown' in o.get('data', {})]
+    return out
+
+def heading_id(h:str)->str:
+    "The id pandoc gives the heading text h (its auto_identifiers rule, which Quarto keeps)"
+    h = re.sub(r'<[^>]+>|[`*]', '', h).strip().lower()
+    return re.sub(r'\s+', '-', re.sub(r'[^\w\s.-]', '', h)).lstrip('0123456789.-')
+
+def site_pages(proc_dir:Path)->dict:
+    "Each processed page (as its html name) with its texts and the ids of its headings, show_doc's included"
+    from nbdev.frontmatter import _nbpath2html
+    pages = {}
+    for nb in sorted(proc_dir.glob('*.ipynb')):
+        texts = page_texts(json.loads(nb.read_text()))
+        ids = {heading_id(h) for t in texts for h in re.findall(r'^#{1,6} (.+)$', t, re.M)}
+        pages[_nbpath2html(nb).name] = (texts, ids)
+    return pages
+
+def dead_links(pages:dict, nbs:Path)->list:
+    "Links of the pages to a page of the site, or an anchor on one, that does not exist"
+    dead = []
+    for name, (texts, _) in pages.items():
+        for link in (l for t in texts for l in re.findall(r'\]\(([^)\s]+)\)', t)):
+            target = link[len(SITE):] if link.startswith(SITE) else link
+            page, _, anchor = target.partition('#')
+            if re.match(r'[a-z]+:', target) or (nbs / page).is_file() and not page.endswith('.ipynb'): continue
+            html = (_nb_html(nbs / page) if (nbs / page).is_file() else page) if page.endswith('.ipynb') else page or name
+            if html not in pages or (anchor and anchor not in pages[html][1]): dead.append(f"{name}: {link}")
+    return dead
+
+def _nb_html(nb:Path)->str:
+    from nbdev.frontmatter import _nbpath2html
+    return _nbpath2html(nb).name
+
+def signature_defects(pages:dict)->list:
+    "Lines of the signature blocks show_doc writes that carry a Markdown link or a NoneType annotation"
+    bad = []
+    for name, (texts, _) in pages.items():
+        for block in (b for t in texts for b in re.findall(r'```python\n(.*?)```', t, re.S)):
+            bad += [f"{name}: {l.strip()}" for l in block.splitlines() if '](' in l or ':NoneType' in l]
+    return bad
+
+def test_processed_pages_link_only_to_anchors_that_exist(proc):
+    "Every link of a page to the site (nbdev's doc links included) lands on a page and a heading it has"
+    dead = dead_links(site_pages(proc[0] / '_proc'), ROOT / 'nbs')
+    assert not dead, f"{len(dead)} dead links, e.g. {dead[:5]}"
+
+def test_signatures_show_no_markdown_links_and_no_nonetype(proc):
+    "nbdev links backticked names even inside signatures, where they show raw: docments comments stay plain"
+    bad = signature_defects(site_pages(proc[0] / '_proc'))
+    assert not bad, f"{len(bad)} signature lines, e.g. {bad[:5]}"
+
+def test_site_checks_can_fail(proc):
+    "Negative control: a dead anchor, a raw link in a signature and a NoneType annotation are each caught"
+    pages = site_pages(proc[0] / '_proc')
+    assert 'churn_train' in pages['cli.html'][1] and 'tracker.start' in pages['tracking.html'][1]
+    fake = {'x.html': ([f"[a]({SITE}cli.html#no_such_thing) [b](cli.html#churn_train) [c](10_cli.ipynb)",
+                        f"```python\ndef f(\n    a:int, # from [`g`]({SITE}cli.html#g)\n    b:NoneType=None\n):\n```"], set())}
+    assert [d for d in dead_links({**pages, **fake}, ROOT / 'nbs') if d.startswith('x.html')] == [
+        f"x.html: {SITE}cli.html#no_such_thing"]
+    assert len(signature_defects(fake)) == 2
 
 PANDOC = '3.6.1'   # pypandoc-binary 1.15: the nearest to Quarto 1.7's pandoc (3.6.3) that a package registry ships
 

@@ -11,7 +11,7 @@ from conftest import ROOT, run
 from mirador_churn.data import generate_synthetic
 from mirador_churn.features import FEATURES, build_features
 from mirador_churn.scoring import ChurnScorer
-from mirador_churn.serve import ServiceProcess
+from mirador_churn.testing import ServiceProcess
 
 KEY = 'java-test-key-0123456789abcdef'
 JAR = ROOT / 'java' / 'target' / 'churn-java-0.1.0.jar'

@@ -222,7 +222,7 @@ def stack(tmp_path_factory):
     "A model by churn_train; churn_monitor's reports of the two shops; a churn_serve for each; one Prometheus"
     need('prometheus')
     from mirador_churn.data import Drift, generate_synthetic, save_dataset
-    from mirador_churn.serve import ServiceProcess
+    from mirador_churn.testing import ServiceProcess
     d = tmp_path_factory.mktemp('prometheus')
     save_dataset(generate_synthetic(**SHOP), d / 'shop-ok')
     drift = Drift('2025-11-01', price_rise=0.3, churn_wave=0.35)

@@ -9,7 +9,8 @@ from mirador_churn.features import FEATURES, ChurnConfig, build_features, build_
 from mirador_churn.model import TrainConfig, evaluate, predict_proba, train_model
 from mirador_churn.scoring import ChurnScorer
 from mirador_churn.data import sha256_file
-from mirador_churn.serve import ChurnState, ServeError, ServiceProcess
+from mirador_churn.serve import ChurnState, ServeError
+from mirador_churn.testing import ServiceProcess
 from mirador_churn.insights import ListQuery, complete_scores, select_customers
 
 KEY, FILE_KEY = 'test-key-0123456789abcdef', 'file-key-abcdefghijklmnop'

@@ -10,7 +10,7 @@ from mirador_churn.export import export_onnx, onnx_metadata
 from mirador_churn.features import FEATURES, ChurnConfig, build_features, build_training_table, default_cutoffs, time_split
 from mirador_churn.model import TrainConfig, evaluate, predict_proba, train_model
 from mirador_churn.scoring import ChurnScorer
-from mirador_churn.serve import ServiceProcess
+from mirador_churn.testing import ServiceProcess
 
 KEY, FILE_KEY, GONE_KEY = 'hard-key-0123456789abcdef', 'file-key-#0123456789abcdef', 'gone-key-zyxwvutsrqponmlk'
 SERVE = [sys.executable, '-c', 'from mirador_churn.serve import serve_main; serve_main()']
