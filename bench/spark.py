@@ -34,6 +34,12 @@ partial aggregate (195 MB, 9.0 M orders), the orders by order_id for the join (9
 customer (202 MB, 9.0 M rows in the window); the customers were broadcast by AQE. Lake: the training frame written by
 the executors in 154.9 s (the plan runs again: nothing is cached), the 822,582 scores at the data end written by the
 executors in 119.9 s, equal to ChurnScorer on the driver to 1e-6.
+Measured again, `python bench/spark.py --no-table-write` on 2 December 2026 (load average 11.7-12.6: four other
+engineers' suites beside it): in memory 98.7 s, DuckDB 84.1 s, Spark 59.0 s session start + 36.5 s listing (both
+excluded) + 284.3 s for the query: 3.38x DuckDB (MISSED by that margin under this load), the same 2,836,778 rows;
+12 stages, 471.9 s of executor time, 488 MB of shuffle, 51.2 bytes per order; about 30 s of the query is the first
+scan for the data's bounds (MIN/MAX of order_date). The 822,582 scores written by the executors in 157.1 s, equal
+to ChurnScorer on the driver to 1e-6.
 
 Scale-out (reasoning from these measurements; a cluster was not measured):
 - Input partitions follow the bytes (`spark.sql.files.maxPartitionBytes`, 128 MB): write the history as many Parquet
@@ -44,12 +50,12 @@ Scale-out (reasoning from these measurements; a cluster was not measured):
 - Nothing unbounded comes to the driver: spark_write_table / spark_write_scores write from the executors, and training
   takes spark_training_sample's bounded sample (SAMPLE_ROWS, 3,000,000 rows by default).
 - 1,000,000,000 orders (x100 this run; an ESTIMATE by linear extrapolation of throughput MEASURED UNDER LOAD, so
-  pessimistic): ~16 core-hours of executor time (69,836 order-cutoffs per core-second), so ~5 min on 200 cores
+  pessimistic): ~13 core-hours of executor time (84,773 order-cutoffs per core-second), so ~4 min on 200 cores
   (50 executors x 4 cores, 8-16 GB each) plus ~1-2 min of fixed overhead; ~48 GB of shuffle (-> ~380 shuffle
   partitions of 128 MB); ~30 GB of Parquet input (-> ~240 scan tasks). On a managed engine billed by compute unit
-  (1 CU = 1 core + 4 GiB): ~23 CU-hours a run with start-up and idle tails, at 0.053801 USD per CU-hour (Alibaba Cloud
+  (1 CU = 1 core + 4 GiB): ~20 CU-hours a run with start-up and idle tails, at 0.053801 USD per CU-hour (Alibaba Cloud
   EMR Serverless Spark, pay-as-you-go, US (Virginia), price table last updated 18 March 2026, read 2 December 2026)
-  about 1.3 USD a run before storage and transfer (05a_spark's last section). The in-memory path would need ~100x its
+  about 1.1 USD a run before storage and transfer (05a_spark's last section). The in-memory path would need ~100x its
   measured peak memory.
 
 The shop is cached: generated once per size into mirador-spark-bench-shop-CUSTOMERSxORDERS in the temporary folder
