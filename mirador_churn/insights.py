@@ -396,14 +396,14 @@ def _panel(title:str, dates:list, values:list, lines:list, lo:float, hi:float, f
         out.append(f'<line x1="{_LEFT}" x2="{_W - _RIGHT}" y1="{y(t):.1f}" y2="{y(t):.1f}" stroke="#e2e8f0"/>'
                    f'<text x="{_LEFT - 4}" y="{y(t) + 3:.1f}" font-size="9" text-anchor="end">{fmt(t)}</text>')
     for label, v, colour in lines:
-        out.append(f'<line class="slo" x1="{_LEFT}" x2="{_W - _RIGHT}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="{colour}"'
-                   f' stroke-dasharray="4 3"/><text x="{_W - _RIGHT + 3}" y="{y(v) + 3:.1f}" font-size="9"'
-                   f' fill="{colour}">{_esc(label)}</text>')
+        out.append(f'<line class="slo" x1="{_LEFT}" x2="{_W - _RIGHT}" y1="{y(v):.1f}" y2="{y(v):.1f}"'
+                   f' stroke="{colour}" stroke-dasharray="4 3"/><text x="{_W - _RIGHT + 3}" y="{y(v) + 3:.1f}"'
+                   f' font-size="9" fill="{colour}">{_esc(label)}</text>')
     pts = [(x(i), y(v), d, v) for i, (d, v) in enumerate(zip(dates, values)) if _finite(v)]
     if pts: out.append(f'<polyline fill="none" stroke="{LINE_BLUE}" stroke-width="1.5" points="'
                        + ' '.join(f'{px:.1f},{py:.1f}' for px, py, _, _ in pts) + '"/>')
-    out += [f'<circle class="point" cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{LINE_BLUE}"><title>{_esc(d)}: {fmt(v)}</title>'
-            '</circle>' for px, py, d, v in pts]
+    out += [f'<circle class="point" cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{LINE_BLUE}">'
+            f'<title>{_esc(d)}: {fmt(v)}</title></circle>' for px, py, d, v in pts]
     if dates: out.append(f'<text x="{_LEFT}" y="{_H - 10}" font-size="9">{_esc(dates[0])}</text><text x="{_W - _RIGHT}"'
                          f' y="{_H - 10}" font-size="9" text-anchor="end">{_esc(dates[-1])}</text>')
     return '\n'.join(out + ['</svg>'])
@@ -462,7 +462,8 @@ def breach_chart(monitor:dict, # monitor.json
     items = [(label(f), v.get('psi'), f not in diag) for f, v in feats.items()]   # a diagnostic feature never breaches
     return ('<div class="charts">' + _panel('Estimated churn rate', [s.get('date') for s in series], rates, lines, 0.0,
                                             min(top, 1.0), lambda v: f'{v:.0%}', 'rate')
-            + (_bars('Feature PSI, latest day', items, slo.get('feature_psi_alert') or 0.25) if items else '') + '</div>')
+            + (_bars('Feature PSI, latest day', items, slo.get('feature_psi_alert') or 0.25) if items else '')
+            + '</div>')
 
 # %% ../nbs/06a_insights.ipynb #cf4280da
 def _known(v)->bool: return v is not None and bool(pd.notna(v)) and _finite(float(v))
@@ -547,14 +548,17 @@ def _filter_form(scores:pd.DataFrame, query:ListQuery, prefix:str, horizon:int)-
     "The search and filters, as a GET form: every list is a bookmarkable URL"
     buying, lapsing = recency_cutoffs(horizon)
     channels = scores.channel.dropna().astype(str).value_counts().index[:50] if len(scores) else []
-    return (f'<form method="get" action="{prefix}" class="search" role="search"><span class="field"><label for="q">Name, '
-            f'e-mail or customer id</label><input id="q" name="q" type="search" value="{_esc(query.q)}" autocomplete="off">'
-            '</span>' + _options('risk', RISK_BANDS, query.risk)
+    return (f'<form method="get" action="{prefix}" class="search" role="search"><span class="field">'
+            f'<label for="q">Name, e-mail or customer id</label><input id="q" name="q" type="search" '
+            f'value="{_esc(query.q)}" autocomplete="off">'
+'</span>' + _options('risk', RISK_BANDS, query.risk)
             + _options('recency', {k: f'{v} ({w})' for (k, v), w in zip(RECENCY_BANDS.items(), (
-                f'{buying:g} days or less', f'{buying:g} to {lapsing:g} days', f'over {lapsing:g} days'))}, query.recency)
+                f'{buying:g} days or less', f'{buying:g} to {lapsing:g} days', f'over {lapsing:g} days'))},
+                        query.recency)
             + _options('channel', {c: c for c in channels}, query.channel)
-            + f'<span class="field"><label for="city">City</label><input id="city" name="city" value="{_esc(query.city)}">'
-            '</span>' + _options('order_by', {'value': 'value at risk', 'probability': 'churn probability'},
+            + f'<span class="field"><label for="city">City</label><input id="city" name="city" '
+            f'value="{_esc(query.city)}">'
+'</span>' + _options('order_by', {'value': 'value at risk', 'probability': 'churn probability'},
                                  query.order_by).replace('<option value="">All</option>', '')
             + '<button type="submit">Show</button></form>')
 
@@ -564,8 +568,8 @@ def _band_summary(scores:pd.DataFrame, prefix:str, horizon:int)->str:
     c, (buying, lapsing) = band_counts(scores, horizon), recency_cutoffs(horizon)
     why = {'buying': f'last order {buying:g} days ago or less', 'lapsing': f'{buying:g} to {lapsing:g} days',
            'gone': f'over {lapsing:g} days, the label window: already churned by its definition'}
-    li = lambda field, k, words, n: (f'<li><a href="{_esc(_link(prefix, ListQuery(), **{field: k}))}">{_esc(words)}</a>: '
-                                     f'<strong>{n:,}</strong></li>')
+    li = lambda field, k, words, n: (f'<li><a href="{_esc(_link(prefix, ListQuery(), **{field: k}))}">'
+                                     f'{_esc(words)}</a>: <strong>{n:,}</strong></li>')
     return ('<div class="bands"><ul aria-label="Risk bands">' + ''.join(li('risk', k, f'risk {v}', c['risk'][k])
                                                                     for k, v in RISK_BANDS.items())
             + '</ul><ul aria-label="Recency bands">' + ''.join(li('recency', k, f'{v} ({why[k]})', c['recency'][k])
@@ -583,15 +587,16 @@ def _pager(prefix:str, query:ListQuery, total:int)->str:
     nxt = (f'<a rel="next" href="{_esc(_link(prefix, query, page=query.page + 1))}">Next page</a>'
            if query.page < pages else '')
     return (f'<p class="count">Customers {shown} (page {query.page:,} of {pages:,}). <a class="csv" href="{_esc(csv)}" '
-            f'download>Download all {total:,} as CSV</a></p>' + (f'<nav class="pager" aria-label="Pages">{prev} {nxt}</nav>'
-                                                               if prev or nxt else ''))
+            f'download>Download all {total:,} as CSV</a></p>'
+            + (f'<nav class="pager" aria-label="Pages">{prev} {nxt}</nav>' if prev or nxt else ''))
 
 # %% ../nbs/06a_insights.ipynb #a0f31326
 def _list_section(scores, scorer, query:ListQuery, prefix:str, horizon:int)->str:
     "The band counts, then the page of the working list that `query` asks for"
     if scores is None or not len(scores):
-        return ('<p class="empty">No scores yet. Score the customers with <code>churn_score --model model.onnx --data DATA'
-                ' --output scores.parquet</code> and start the service with <code>--scores scores.parquet</code>.</p>')
+        return ('<p class="empty">No scores yet. Score the customers with <code>churn_score --model model.onnx '
+                '--data DATA --output scores.parquet</code> and start the service with <code>--scores scores.parquet'
+                '</code>.</p>')
     rows, total = select_customers(scores, query, horizon)
     cutoff = _score_date(scores) or 'an unknown date'
     order = 'value at risk' if query.order_by == 'value' else 'churn probability'
@@ -629,11 +634,13 @@ def _customer_card(scores, scorer, customer_id:int, history, horizon:int)->str:
 def _history_section(scores, history, prefix:str, horizon:int)->str:
     "New on the list since the previous run, and what became of the customers listed at each earlier run"
     if history is None or history.run.nunique() < 2:
-        return ('<p class="empty">No earlier run yet. <code>churn_score</code> keeps its last runs in a folder beside the '
-                'scores table; after the next run this says who is new on the list and who ordered again.</p>')
+        return ('<p class="empty">No earlier run yet. <code>churn_score</code> keeps its last runs in a folder '
+                'beside the scores table; after the next run this says who is new on the list and who ordered '
+                'again.</p>')
     new = new_on_the_list(history)
     runs = history.drop_duplicates('run').cutoff.map(lambda c: f'{pd.Timestamp(c):%Y-%m-%d}').tolist()
-    rows = scores[scores.customer_id.isin(new)].sort_values('value_at_risk', ascending=False, na_position='last').head(10)
+    rows = scores[scores.customer_id.isin(new)].sort_values('value_at_risk', ascending=False,
+                                                            na_position='last').head(10)
     who = ', '.join(f'<a href="{_esc(_link(prefix, ListQuery(), customer=int(r.customer_id)))}">{_esc(r.customer_id)}'
                     f'{" " + _esc(r.name) if pd.notna(r.name) else ""}</a>' for r in rows.itertuples())
     out = (f'<p class="new">New on the list (churn probability {ON_THE_LIST:.0%} or more) since the previous run of '
@@ -641,12 +648,13 @@ def _history_section(scores, history, prefix:str, horizon:int)->str:
            f'{"; by value at risk: " + who if who else ""}.</p>')
     back = ordered_again(history, horizon)
     items = ''.join(f'<tr><th scope="row">{r.cutoff:%Y-%m-%d}</th><td class="num">{r.listed:,}</td><td class="num">'
-                    f'{r.ordered_again:,}</td><td class="num">{r.ordered_again / r.listed if r.listed else 0:.0%}</td><td>'
-                    f'{"yes" if r.matured else f"not yet ({r.days} of {horizon} days)"}</td></tr>' for r in back.itertuples())
-    return out + ('<div class="scroll"><table class="outcomes"><caption>Of those on the list at each run, how many have '
-                  f'ordered again by the latest run ({runs[-1]})</caption><thead><tr><th scope="col">Run</th><th scope="col">'
-                  'Listed</th><th scope="col">Ordered again</th><th scope="col">Share</th><th scope="col">Label window '
-                  f'over</th></tr></thead><tbody>{items}</tbody></table></div>')
+                    f'{r.ordered_again:,}</td><td class="num">{r.ordered_again / r.listed if r.listed else 0:.0%}</td>'
+                    f'<td>{"yes" if r.matured else f"not yet ({r.days} of {horizon} days)"}</td></tr>'
+                    for r in back.itertuples())
+    return out + ('<div class="scroll"><table class="outcomes"><caption>Of those on the list at each run, how many '
+                  f'have ordered again by the latest run ({runs[-1]})</caption><thead><tr><th scope="col">Run</th>'
+                  '<th scope="col">Listed</th><th scope="col">Ordered again</th><th scope="col">Share</th>'
+                  f'<th scope="col">Label window over</th></tr></thead><tbody>{items}</tbody></table></div>')
 
 # %% ../nbs/06a_insights.ipynb #eae710a5
 def _verdict_html(monitor:dict)->str:
@@ -654,12 +662,13 @@ def _verdict_html(monitor:dict)->str:
     slo, cur = monitor.get('slo') or {}, monitor.get('current') or {}
     psi, watch = cur.get('score_psi'), slo.get('psi_watch', 0.1)
     if monitor.get('verdict') != 'ok':
-        return ('<p class="verdict breached">SLO breached: ' + _esc('; '.join(monitor.get('breaches') or ['see monitor.json']))
+        return ('<p class="verdict breached">SLO breached: '
+                + _esc('; '.join(monitor.get('breaches') or ['see monitor.json']))
                 + '. Do not act on the list alone until the runbook\'s checks are done.</p>')
     if _finite(psi) and psi >= watch:
-        return (f'<p class="verdict watch">Within the SLO, on watch: the score PSI is {psi:.3f}, at or above the watch level '
-                f'{watch:g} (the alert is at {slo.get("psi_alert", 0.25):g}). The customers are drifting from those the '
-                'model learned from.</p>')
+        return (f'<p class="verdict watch">Within the SLO, on watch: the score PSI is {psi:.3f}, at or above the watch '
+                f'level {watch:g} (the alert is at {slo.get("psi_alert", 0.25):g}). The customers are drifting from '
+                'those the model learned from.</p>')
     under = f': score PSI {psi:.3f}, under the watch level {watch:g}' if _finite(psi) else ''
     return f'<p class="verdict ok">Within the SLO{under}.</p>'
 
@@ -672,8 +681,9 @@ def _realized_html(monitor:dict)->str:
     rate = lambda k: f'{c[k]:.1%}' if _finite(c.get(k)) else 'missing'
     return (f'<p class="realized">Latest cohort with matured labels, scored {_esc(c.get("date"))}: realized ROC AUC '
             f'<strong>{c["realized_auc"]:.3f}</strong> against {c["estimated_auc"]:.3f} estimated; churn rate '
-            f'<strong>{rate("realized_churn_rate")}</strong> realized against {rate("estimated_churn_rate")} estimated.</p>'
-            if _finite(c.get('estimated_auc')) else f'<p class="realized">Latest cohort with matured labels, scored '
+            f'<strong>{rate("realized_churn_rate")}</strong> realized against {rate("estimated_churn_rate")} '
+            'estimated.</p>'
+if _finite(c.get('estimated_auc')) else f'<p class="realized">Latest cohort with matured labels, scored '
             f'{_esc(c.get("date"))}: realized ROC AUC <strong>{c["realized_auc"]:.3f}</strong>.</p>')
 
 # %% ../nbs/06a_insights.ipynb #681d1db9
@@ -683,8 +693,9 @@ def _trust_section(monitor:dict|None, scores, runbook:str=RUNBOOK_URL)->str:
     dates = f'<p class="dates">Scores as of <strong>{when}</strong>'
     link = f'<p><a href="{_esc(runbook)}">What to do when the monitor is on watch or breached: the runbook</a></p>'
     if not monitor or not monitor.get('series'):
-        return (dates + '.</p><p class="empty">Monitor data missing. Run <code>churn_monitor --model model.onnx --data DATA '
-                '--output monitor/</code> and start the service with <code>--monitor monitor/monitor.json</code>.</p>' + link)
+        return (dates + '.</p><p class="empty">Monitor data missing. Run <code>churn_monitor --model model.onnx '
+                '--data DATA --output monitor/</code> and start the service with '
+                '<code>--monitor monitor/monitor.json</code>.</p>' + link)
     dates += f'; monitor report of {_esc(str(monitor.get("generated_at", "missing"))[:10])}.</p>'
     return (_verdict_html(monitor) + dates + _realized_html(monitor) + _apdex_line(monitor.get('accuracy_apdex'))
             + drift_chart(monitor['series'][-30:], monitor.get('slo') or {}) + breach_chart(monitor) + link)
@@ -695,9 +706,9 @@ def _apdex_line(a:dict|None)->str:
     if not a: return ''
     basis = {'realized': 'realized ROC AUC', 'estimated': 'estimated ROC AUC (labels not matured)',
              'mixed': 'realized ROC AUC, estimated where labels have not matured'}.get(a['basis'], a['basis'])
-    return (f'<p class="apdex">Accuracy Apdex <strong>{a["value"]:.2f}</strong> ({a["satisfied"]} of {a["cohorts"]} daily '
-            f'cohorts satisfied, {a["tolerating"]} tolerating, {a["frustrated"]} frustrated; {_esc(basis)} against the '
-            f'target {a["target"]:g}, floor {a["floor"]:g})</p>')
+    return (f'<p class="apdex">Accuracy Apdex <strong>{a["value"]:.2f}</strong> ({a["satisfied"]} of {a["cohorts"]} '
+            f'daily cohorts satisfied, {a["tolerating"]} tolerating, {a["frustrated"]} frustrated; {_esc(basis)} '
+            f'against the target {a["target"]:g}, floor {a["floor"]:g})</p>')
 
 # %% ../nbs/06a_insights.ipynb #e633e962
 def _model_section(info:dict)->str:
@@ -769,7 +780,7 @@ def sign_in_page(prefix:str='/insights/churn', # where the page is mounted
 <button type="submit">Sign in</button></form>{note}</main></body></html>"""
 
 # %% ../nbs/06a_insights.ipynb #d79f2368
-STYLESHEET = """
+STYLESHEET = ("""
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1a202c;background:#f7fafc}
 header{display:flex;justify-content:space-between;align-items:center;padding:.6rem 1rem;background:#1e4e8c;color:#fff}
 header h1{font-size:1.2rem;margin:0} main{max-width:1200px;margin:0 auto;padding:0 1rem 2rem}
@@ -778,21 +789,27 @@ h2{font-size:1.05rem} .scroll{overflow-x:auto} table{border-collapse:collapse;wi
 caption{text-align:left;color:#4a5568;padding:.3rem 0} th,td{padding:.35rem .5rem;border-bottom:1px solid #edf2f7;
 text-align:left;vertical-align:top} td.num,td.prob{text-align:right;white-space:nowrap} .push{color:#9b2c2c}
 .muted,.empty{color:#4a5568} .charts{display:flex;flex-wrap:wrap;gap:1rem} .chart{flex:1 1 300px;max-width:520px}
-.verdict.ok{color:#22543d} .verdict.watch{color:#744210;font-weight:bold} .verdict.breached{color:#9b2c2c;font-weight:bold}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem} dt{color:#4a5568} dd{margin:0;overflow-wrap:anywhere}
+.verdict.ok{color:#22543d} .verdict.watch{color:#744210;font-weight:bold} """
+""".verdict.breached{color:#9b2c2c;font-weight:bold}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem} dt{color:#4a5568} """
+"""dd{margin:0;overflow-wrap:anywhere}
 .customer{border-top:1px solid #e2e8f0;padding-top:.5rem} form.search{display:flex;flex-wrap:wrap;gap:.5rem 1rem;
 align-items:flex-end} .field{display:flex;flex-direction:column;gap:.1rem} input,select{font:inherit;padding:.35rem;
 box-sizing:border-box}
 #q{min-width:16rem} button{font:inherit;padding:.35rem .8rem} .sign-in{max-width:22rem;margin-top:3rem}
-.sign-in form{display:grid;gap:.5rem} .error{color:#9b2c2c} a{color:#1e4e8c} .bands{display:flex;flex-wrap:wrap;gap:0 2rem}
-.bands ul{margin:.3rem 0;padding-left:1.2rem} .pager{display:flex;gap:1.5rem;margin:.5rem 0} .pager a,.csv{padding:.2rem 0}
+.sign-in form{display:grid;gap:.5rem} .error{color:#9b2c2c} a{color:#1e4e8c} """
+""".bands{display:flex;flex-wrap:wrap;gap:0 2rem}
+.bands ul{margin:.3rem 0;padding-left:1.2rem} .pager{display:flex;gap:1.5rem;margin:.5rem 0} """
+""".pager a,.csv{padding:.2rem 0}
 td.email,td.name{overflow-wrap:anywhere}
 @media (max-width:700px){main{padding:0 .5rem 1rem} #q,input,select{min-width:0;width:100%} .field{flex:1 1 100%}
 thead{display:none} table,tbody,tr,td{display:block} tr{border-bottom:1px solid #cbd5e0;padding:.4rem 0}
-td{border:0;padding:.15rem 0;text-align:left!important;white-space:normal!important} td::before{content:attr(data-label);
-display:inline-block;min-width:10rem;color:#4a5568} caption{display:block} dl{grid-template-columns:1fr} dd{margin-bottom:.3rem}
+td{border:0;padding:.15rem 0;text-align:left!important;white-space:normal!important} """
+"""td::before{content:attr(data-label);
+display:inline-block;min-width:10rem;color:#4a5568} caption{display:block} """
+"""dl{grid-template-columns:1fr} dd{margin-bottom:.3rem}
 table.outcomes th{display:block}}
-"""
+""")
 
 # %% ../nbs/06a_insights.ipynb #5e8fb4a6
 _NO_STORE = {'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer'}
@@ -829,7 +846,8 @@ def _session_routes(app:FastAPI, prefix:str, sessions:Sessions):
     async def insights_sign_in(request:Request):
         if not _same_origin(request): return _html(sign_in_page(prefix, 'Sign in from this page.'), 403)
         limiter, client = getattr(app.state, 'auth_limiter', None), (request.client or ('unknown',))[0]
-        if limiter and limiter.wait(client): return _html(sign_in_page(prefix, 'Too many wrong keys; try again later.'), 429)
+        if limiter and limiter.wait(client):
+            return _html(sign_in_page(prefix, 'Too many wrong keys; try again later.'), 429)
         form = await _form(request)
         if form is None: return _html(sign_in_page(prefix, 'That form is too large.'), 413)
         keys, key = app.state.churn.keys, form.get('api_key', '')

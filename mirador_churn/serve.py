@@ -75,7 +75,8 @@ def _file_keys(file)->list:
     named = []
     for i, line in enumerate(Path(file).read_text().splitlines()):
         if not line.strip() or line.lstrip().startswith('#'): continue
-        if line != line.strip(): raise ServeError(f"line {i + 1} of {file}: whitespace around a key (a line is one key)")
+        if line != line.strip():
+            raise ServeError(f"line {i + 1} of {file}: whitespace around a key (a line is one key)")
         named.append((f"line {i + 1} of {file}", line))
     if not named: raise ServeError(f"{file}: no API keys in the file (an emptied keys file revokes nothing silently)")
     return named
@@ -107,15 +108,19 @@ def _bad_value(v, name):
     "Why the value `v` of feature `name` cannot be scored, or None"
     if type(v) not in (int, float): return f"expected a number, got {json.dumps(v)[:40]}"
     if not (abs(v) <= _F32_MAX): return f"{v!r} is not a finite float32 number"
-    if name in _CLASS_FEATURES and v not in _CLASS_FEATURES[name]: return f"{v!r} is not one of the classes {list(_CLASS_FEATURES[name])}"
+    if name in _CLASS_FEATURES and v not in _CLASS_FEATURES[name]:
+        return f"{v!r} is not one of the classes {list(_CLASS_FEATURES[name])}"
 
 # %% ../nbs/07_serve.ipynb #fe0ca77c
 def _row_problem(rows:list, names:tuple)->str:
     "Where the first bad row of `rows` is bad: row, field and what is wrong"
     for i, r in enumerate(rows):
-        if not isinstance(r, dict): return f"row {i}: expected an object of the features {', '.join(names)}, got {type(r).__name__}"
-        if missing := [n for n in names if n not in r]: return f"row {i}: missing field{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
-        if extra := [k for k in r if k not in names]: return f"row {i}: unknown field {str(extra[0])[:40]!r} (the features are {', '.join(names)})"
+        if not isinstance(r, dict):
+            return f"row {i}: expected an object of the features {', '.join(names)}, got {type(r).__name__}"
+        if missing := [n for n in names if n not in r]:
+            return f"row {i}: missing field{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
+        if extra := [k for k in r if k not in names]:
+            return f"row {i}: unknown field {str(extra[0])[:40]!r} (the features are {', '.join(names)})"
         for n in names:
             if why := _bad_value(r[n], n): return f"row {i}, field {n}: {why}"
     return "the rows cannot be read as numbers"
@@ -126,7 +131,8 @@ def rows_matrix(rows, # the rows of a request: a list of objects of the features
                 max_rows:int=10_000, # most rows a request may hold
                )->np.ndarray:
     "The float32 matrix [n, len(names)] of `rows`, or a `RequestError` naming the bad row and field"
-    if not isinstance(rows, list): raise RequestError(f'expected {{"rows": [{{feature: number, ...}}, ...]}}, got {type(rows).__name__} rows')
+    if not isinstance(rows, list):
+        raise RequestError(f'expected {{"rows": [{{feature: number, ...}}, ...]}}, got {type(rows).__name__} rows')
     if len(rows) > max_rows: raise RequestError(f"{len(rows):,} rows; a request may hold at most {max_rows:,}", 413)
     if not rows: raise RequestError("no rows to score")
     try:
@@ -223,14 +229,17 @@ def load_promotion(path, tracking_uri:str|None=None)->LoadedModel:
     "The model a `promotion.json` names, downloaded and checked against the SHA-256 and features it records"
     try: p = json.loads(Path(path).read_text())
     except (OSError, ValueError) as e: raise ServeError(f"{path}: not a readable promotion file ({e})") from None
-    if missing := [k for k in _PROMOTION_KEYS if k not in p]: raise ServeError(f"{path}: promotion file without {', '.join(missing)}")
+    if missing := [k for k in _PROMOTION_KEYS if k not in p]:
+        raise ServeError(f"{path}: promotion file without {', '.join(missing)}")
     onnx_path = _download_onnx(p['artifact_uri'], tracking_uri)
     if (sha := sha256_file(onnx_path)) != p['onnx_sha256']:
         raise ServeError(f"{path}: the ONNX file of {p['model_name']} version {p['version']} has SHA-256 {sha[:16]}…, "
                          f"the promotion says {str(p['onnx_sha256'])[:16]}…; not serving it")
     m = load_onnx(onnx_path, p['artifact_uri'], model_name=p['model_name'], registry_version=str(p['version']),
                   alias=p.get('alias'))
-    if list(p['features']) != m.info['features']: raise ServeError(f"{path}: the promotion lists features {p['features']}, the model has {m.info['features']}")
+    if list(p['features']) != m.info['features']:
+        raise ServeError(f"{path}: the promotion lists features {p['features']}, "
+                         f"the model has {m.info['features']}")
     return m
 
 # %% ../nbs/07_serve.ipynb #d9c9ff27
@@ -284,7 +293,8 @@ def load_scores(path)->ScoresTable:
     if (bad := ids.isna() | (ids != ids.round())).any():
         raise ServeError(f"{path}: column customer_id has {int(bad.sum()):,} missing or non-integer values "
                          f"(first at row {int(np.flatnonzero(bad)[0])}); every row needs a customer id")
-    if ids.duplicated().any(): raise ServeError(f"{path}: customer {int(ids[ids.duplicated()].iloc[0])} appears more than once")
+    if ids.duplicated().any():
+        raise ServeError(f"{path}: customer {int(ids[ids.duplicated()].iloc[0])} appears more than once")
     p = pd.to_numeric(df.churn_probability, errors='coerce').to_numpy(np.float64)   # a missing score sorts last
     ids, (df, absent) = ids.to_numpy(np.int64), complete_scores(df.assign(customer_id=ids.astype(np.int64)))
     try: history = read_history(path)
@@ -362,11 +372,13 @@ _SLO = ('psi_watch', 'psi_alert', 'min_estimated_auc')
 def _monitor_problem(m)->str|None:
     "The first field of the report `m` that the service cannot use, as `field: what is wrong`, or None"
     if not isinstance(m, dict): return f"expected an object, got {type(m).__name__}"
-    if m.get('verdict') not in ('ok', 'breached'): return f"verdict: expected \"ok\" or \"breached\", got {json.dumps(m.get('verdict'))[:40]}"
+    if m.get('verdict') not in ('ok', 'breached'):
+        return f"verdict: expected \"ok\" or \"breached\", got {json.dumps(m.get('verdict'))[:40]}"
     if where := _non_finite(m): return f"{where}: not a finite number"
     if not (isinstance(b := m.get('breaches', []),
                        list) and all(isinstance(x, str) for x in b)): return "breaches: expected a list of text"
-    if 'generated_at' in m and _timestamp(m['generated_at']) is None: return "generated_at: expected a date or an ISO time"
+    if 'generated_at' in m and _timestamp(m['generated_at']) is None:
+        return "generated_at: expected a date or an ISO time"
     for part in ('series', 'cohorts'):
         rows = m.get(part, [])
         if not isinstance(rows, list): return f"{part}: expected a list"
@@ -379,7 +391,8 @@ def _monitor_problem(m)->str|None:
     if why or not isinstance(feats, dict): return why or "current.features: expected an object"
     if why := next((w for f, v in feats.items() if (w := _fields_problem(v, f"current.features.{f}", ('psi',)))),
                    None): return why
-    if why := _apdex_problem(m.get('accuracy_apdex')): return f"accuracy_apdex.{why}" if why[0] != 'e' else f"accuracy_apdex: {why}"
+    if why := _apdex_problem(m.get('accuracy_apdex')):
+        return f"accuracy_apdex.{why}" if why[0] != 'e' else f"accuracy_apdex: {why}"
 
 # %% ../nbs/07_serve.ipynb #aa1c0e61
 def _no_constants(name): raise ValueError(f"{name} is not a JSON number")
@@ -486,7 +499,9 @@ def start_watching(self:ChurnState):
     if self._thread and self._thread.is_alive(): return
     def loop():
         while not self._stop.wait(self.poll_every):
-            for name in self.refresh(): log.info("reloaded %s%s", name, f" (model {self.model_info.get('model_version')})" if name == 'model' else '')
+            for name in self.refresh():
+                log.info("reloaded %s%s", name,
+                         f" (model {self.model_info.get('model_version')})" if name == 'model' else '')
     self._stop.clear()
     self._thread = threading.Thread(target=loop, name='churn-watch', daemon=True)
     self._thread.start()
@@ -545,7 +560,8 @@ def _gauge(name:str, doc:str, value, labels:dict|None=None)->GaugeMetricFamily|N
 # %% ../nbs/07_serve.ipynb #2f33e4d8
 def _latest_realized_auc(report:dict):
     "The realized ROC AUC of the latest cohort whose labels have matured, or None"
-    return next((c['realized_auc'] for c in reversed(report.get('cohorts') or []) if c.get('realized_auc') is not None), None)
+    return next((c['realized_auc'] for c in reversed(report.get('cohorts') or []) if c.get('realized_auc') is not None),
+                None)
 
 # %% ../nbs/07_serve.ipynb #511b4423
 def monitor_gauges(report:dict|None)->list:
@@ -626,7 +642,8 @@ class Guard:
     "ASGI middleware: API key, rate limit, body bounds, security headers, `Server-Timing` and request metrics"
     def __init__(self, app, fastapi_app, state:ChurnState, metrics:ServiceMetrics, max_body_bytes:int,
                  body_timeout:float=30.0, limiter:AuthLimiter|None=None):
-        self.app, self.fastapi, self.state, self.metrics, self.max_body = app, fastapi_app, state, metrics, max_body_bytes
+        self.app, self.fastapi, self.state, self.metrics, self.max_body = (app, fastapi_app, state, metrics,
+                                                                           max_body_bytes)
         self.body_timeout, self.limiter = body_timeout, limiter or AuthLimiter()
 
     async def __call__(self, scope, receive, send):
@@ -659,7 +676,8 @@ def _bounded(self:Guard, receive, close:list):
                                                 408) from None
         if msg['type'] == 'http.request':
             seen[0] += len(msg.get('body', b''))
-            if seen[0] > self.max_body: close.append(1); raise RequestError(f"body larger than the limit of {self.max_body:,} bytes", 413)
+            if seen[0] > self.max_body:
+                close.append(1); raise RequestError(f"body larger than the limit of {self.max_body:,} bytes", 413)
         done[0] = msg['type'] != 'http.request' or not msg.get('more_body', False)
         return msg
     return bounded
@@ -681,7 +699,8 @@ def _two_keys(headers:list)->str:
 # %% ../nbs/07_serve.ipynb #92c23d1e
 @patch
 async def _guarded(self:Guard, scope, receive, send):
-    "Refuse a request without one valid key (401; but not /healthz, /readyz and `own_auth_prefixes`), or too large (413)"
+    ("Refuse a request without one valid key (401; but not /healthz, /readyz and `own_auth_prefixes`), "
+     "or too large (413)")
     headers, path = scope['headers'], scope['path']
     keys, client = presented_keys(headers), (scope.get('client') or ('unknown',))[0]
     own = any(path == p or path.startswith(p + '/') for p in getattr(self.fastapi.state, 'own_auth_prefixes', ()))
@@ -697,8 +716,10 @@ async def _guarded(self:Guard, scope, receive, send):
     if path == '/mcp' and scope['method'] != 'POST':   # stateless JSON mode: no event stream to open, no session to end
         return await _send_json(send, 405, {'detail': 'the MCP endpoint takes POST only'}, [(b'allow', b'POST')])
     length = dict(headers).get(b'content-length', b'0')
-    if not (length.isdigit() and len(length) < 19): return await _send_json(send, 400, {'detail': 'Content-Length is not a number'})
-    if int(length) > self.max_body: return await _send_json(send, 413, {'detail': f"body of {int(length):,} bytes; the limit is {self.max_body:,}"})
+    if not (length.isdigit() and len(length) < 19):
+        return await _send_json(send, 400, {'detail': 'Content-Length is not a number'})
+    if int(length) > self.max_body:
+        return await _send_json(send, 413, {'detail': f"body of {int(length):,} bytes; the limit is {self.max_body:,}"})
     await self.app(scope, receive, send)
 
 # %% ../nbs/07_serve.ipynb #b34f4e45
@@ -730,7 +751,8 @@ def predict_rows(state:ChurnState, metrics:ServiceMetrics, rows, max_rows:int, i
 def _predict_body(state:ChurnState, metrics:ServiceMetrics, body:bytes, max_rows:int)->dict:
     "Parse, check and score the body of a prediction request (run in a worker thread)"
     try: doc = json.loads(body, parse_constant=_no_constants)
-    except RecursionError: raise RequestError("the body nests arrays or objects too deeply to be a prediction request") from None
+    except RecursionError:
+        raise RequestError("the body nests arrays or objects too deeply to be a prediction request") from None
     except ValueError as e: raise RequestError(f"the body is not JSON: {str(e)[:200]}") from None
     if not isinstance(doc, dict) or 'rows' not in doc:
         raise RequestError('expected {"rows": [{feature: number, ...}, ...]}')
@@ -828,7 +850,8 @@ def _api_routes(app:FastAPI, state:ChurnState, metrics:ServiceMetrics, max_rows:
              responses=_DOCS['customer'])
     async def customer(customer_id:int):
         rec = customer_risk(state, customer_id)
-        return _json_response(rec) if rec else _json_response({'detail': f"customer {customer_id} is not in the scores table"}, 404)
+        return (_json_response(rec) if rec
+                else _json_response({'detail': f"customer {customer_id} is not in the scores table"}, 404))
 
     @app.get('/v1/churn/top', summary='The working list: customers at risk, filtered, ordered, a page at a time',
              responses=_DOCS['top'])
@@ -885,8 +908,8 @@ def _readiness(state:ChurnState, request:Request)->Response:
     stale = {w.name: redact(w.error) for w in state.sources if w.error}
     body = {'status': 'stale' if stale else 'ready', 'stale': sorted(stale)}
     keys = presented_keys(request.scope['headers'])
-    if len(keys) == 1 and state.keys.valid(keys[0].decode('latin-1')): body |= {'model_version': state.model_info.get('model_version'),
-                                                              'errors': stale}
+    if len(keys) == 1 and state.keys.valid(keys[0].decode('latin-1')):
+        body |= {'model_version': state.model_info.get('model_version'), 'errors': stale}
     return _json_response(body, 503 if stale else 200)
 
 # %% ../nbs/07_serve.ipynb #417b21e6
@@ -918,7 +941,8 @@ def _ops_routes(app:FastAPI, state:ChurnState, metrics:ServiceMetrics):
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 # %% ../nbs/07_serve.ipynb #7260f23a
-_SEGMENT = 'segment: a recency band, buying (last order within a third of the label window), lapsing, or gone (beyond it)'
+_SEGMENT = ('segment: a recency band, buying (last order within a third of the label window), lapsing, '
+            'or gone (beyond it)')
 
 def _at_risk_tool(mcp, state:ChurnState, ToolError):
     "The MCP tool at_risk_customers: the working list of /v1/churn/top, with the same bounds and errors"
@@ -930,7 +954,8 @@ def _at_risk_tool(mcp, state:ChurnState, ToolError):
         params = {'recency': segment, 'n': limit, 'order_by': order_by, 'risk': risk, 'channel': channel,
                   'city': city, 'page': page}
         try: rows, total, _ = at_risk_list(state, params, 1000, 'value')
-        except RequestError as e: raise ToolError(str(e).replace('recency:', 'segment:', 1).replace('n:', 'limit:', 1)) from None
+        except RequestError as e:
+            raise ToolError(str(e).replace('recency:', 'segment:', 1).replace('n:', 'limit:', 1)) from None
         return _jsonable({'total': total, 'customers': listed_records(state, rows)})
 
 # %% ../nbs/07_serve.ipynb #cd91f81e
@@ -943,7 +968,8 @@ class ChurnPrediction(TypedDict):
 def churn_mcp(state:ChurnState, metrics:ServiceMetrics|None=None, max_rows:int=10_000):
     "An MCP server with the tools `predict_churn`, `customer_churn_risk` and `at_risk_customers` on `state`"
     from mcp.server.mcpserver import MCPServer
-    from mcp.server.mcpserver.exceptions import ToolError   # its message reaches the client; other errors are hidden as crashes
+    # its message reaches the client; other errors are hidden as crashes
+    from mcp.server.mcpserver.exceptions import ToolError
     metrics, names = metrics or ServiceMetrics(), state.scorer.feature_names
     mcp = MCPServer('mirador-churn',
                     instructions='Churn risk of shop customers: score feature rows, or look up a scored customer.')
@@ -955,11 +981,11 @@ def churn_mcp(state:ChurnState, metrics:ServiceMetrics|None=None, max_rows:int=1
         except RequestError as e: raise ToolError(str(e)) from None
     predict_churn.__annotations__ = {'rows': Rows,
                                      'return': ChurnPrediction}   # the features, named in the input schema
-    mcp.tool(description=f"Churn probability (0-1, of no order in the label window) of each row; a row is an object of the "
-                         f"{len(names)} features {', '.join(names)}", structured_output=True)(predict_churn)
+    mcp.tool(description=f"Churn probability (0-1, of no order in the label window) of each row; a row is an object "
+                         f"of the {len(names)} features {', '.join(names)}", structured_output=True)(predict_churn)
 
-    @mcp.tool(description='The latest churn probability and features of a customer, by id (an integer), from the scores table',
-              structured_output=True)
+    @mcp.tool(description='The latest churn probability and features of a customer, by id (an integer), '
+                          'from the scores table', structured_output=True)
     def customer_churn_risk(customer_id:Annotated[int, Strict()])->dict[str, Any]:
         try: rec = customer_risk(state, customer_id)
         except RequestError as e: raise ToolError(str(e)) from None
@@ -1009,7 +1035,8 @@ def create_app(model, # the model: an .onnx file, models:/..., a promotion.json 
     holder['sessions'] = _mount_mcp(app, mcp, host)
     app.add_middleware(Guard, fastapi_app=app, state=state, metrics=metrics, max_body_bytes=max_body_bytes,
                        body_timeout=body_timeout, limiter=app.state.auth_limiter)
-    app.state.own_auth_prefixes = ()   # routes that check keys themselves (the insights sign-in form and session cookie)
+    # routes that check keys themselves (the insights sign-in form and session cookie)
+    app.state.own_auth_prefixes = ()
     mount_insights(app)   # the insights page (06a_insights) checks keys itself
     app.state.own_auth_prefixes += ('/insights/churn',)
     app.openapi = lambda: _openapi(app, state.scorer.feature_names, max_rows)
@@ -1025,8 +1052,8 @@ class BoundedH11(H11Protocol):
         "Refuse the connection when max_connections are open; otherwise arm the header deadline"
         super().connection_made(transport)
         if len(self.connections) > self.max_connections:
-            transport.write(b'HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nconnection: close\r\n'
-                            b'content-length: %d\r\n\r\n%s' % (len(self._FULL), self._FULL))
+            transport.write(b'HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n'
+                            b'connection: close\r\ncontent-length: %d\r\n\r\n%s' % (len(self._FULL), self._FULL))
             return transport.close()
         self._arm()
 
@@ -1060,7 +1087,7 @@ class _NoQueryInLog(logging.Filter):
 
 # %% ../nbs/07_serve.ipynb #f4f634b0
 @call_parse
-def churn_serve(model:str='outputs/model.onnx', # an .onnx file, models:/NAME@ALIAS, models:/NAME/VERSION, or a promotion.json
+def churn_serve(model:str='outputs/model.onnx', # an .onnx file, models:/NAME@ALIAS or models:/NAME/VERSION, a promotion
                 scores:str=None, # the scores table from churn_score (Parquet or CSV); reloaded when it changes
                 monitor:str=None, # monitor.json from churn_monitor; reloaded when it changes
                 host:str='127.0.0.1', # address to listen on

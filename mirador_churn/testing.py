@@ -73,7 +73,8 @@ class ServiceProcess:
         "Collect the service's output; note the URL uvicorn reports"
         for line in self.proc.stdout:
             self._lines.append(line)
-            if self.url is None and 'Uvicorn running on http://' in line: self.url = line.split('running on ', 1)[1].split()[0]
+            if self.url is None and 'Uvicorn running on http://' in line:
+                self.url = line.split('running on ', 1)[1].split()[0]
 
     @property
     def log(self)->str:

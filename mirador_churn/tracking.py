@@ -236,9 +236,10 @@ def _figure(tags:dict, key:str)->float|None:
     except (KeyError, TypeError, ValueError): return None
 
 # %% ../nbs/04_tracking.ipynb #b1f4df32
-MODEL_DESCRIPTION = ("Customer churn: the probability that an active customer places no order in the label window, from "
-                     "8 point-in-time features (mirador_churn ChurnMLP, one ONNX file). Aliases: `candidate` (newest "
-                     "trained), `champion` (serving; moved by churn_promote), `previous` (the champion before).")
+MODEL_DESCRIPTION = ("Customer churn: the probability that an active customer places no order in the label window, "
+                     "from 8 point-in-time features (mirador_churn ChurnMLP, one ONNX file). "
+                     "Aliases: `candidate` (newest trained), `champion` (serving; moved by churn_promote), "
+                     "`previous` (the champion before).")
 
 @patch
 def register(self:Tracker, model_uri:str, # from Tracker.log_onnx
