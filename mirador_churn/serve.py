@@ -1087,7 +1087,7 @@ class _NoQueryInLog(logging.Filter):
 
 # %% ../nbs/07_serve.ipynb #f4f634b0
 @call_parse
-def churn_serve(model:str='outputs/model.onnx', # an .onnx file, models:/NAME@ALIAS or models:/NAME/VERSION, a promotion
+def churn_serve(model:str='outputs/model.onnx', # an .onnx file, models:/NAME@ALIAS, models:/NAME/VERSION or a promotion
                 scores:str=None, # the scores table from churn_score (Parquet or CSV); reloaded when it changes
                 monitor:str=None, # monitor.json from churn_monitor; reloaded when it changes
                 host:str='127.0.0.1', # address to listen on
