@@ -18,7 +18,7 @@ from .data import (atomic_write, dataset_checksum, generate_synthetic, is_databa
 from .features import FEATURES, SCORE_COLUMNS, ChurnConfig, build_features, data_end
 from .insights import CUSTOMER_TEXT, HISTORY_COLUMNS, HISTORY_RUNS, LIST_COLUMNS, history_folder, value_at_risk
 from .scoring import ChurnScorer
-from .spark import spark_facts, spark_features, spark_session
+from .spark import spark_facts, spark_features, spark_session, spark_write_scores
 from .sql import Database, sql_features
 from .tracking import resolve_model
 
@@ -40,6 +40,7 @@ def churn_seed_data(output:str='data', # folder to write the Parquet files to
           f"to {output} (checksum {dataset_checksum(ds)[:12]})")
     return ds
 
+# %% ../nbs/10_cli.ipynb #fac76e32
 def seed_data_main():
     "The `churn_seed_data` console script: `churn_seed_data --output data --n-customers 1000`"
     run_cli(churn_seed_data)
@@ -52,7 +53,7 @@ def churn_train(data_source:str='synthetic', # 'synthetic', a data folder (Parqu
                 output:str='outputs', # folder for model.onnx, metrics.json, model_card.md and the plots
                 tracking_uri:str=None, # MLflow tracking URI; default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db
                 experiment:str='mirador-churn', # MLflow experiment name
-                register:bool=True, # register the model as the `candidate` (--no-register: don't)
+                register:bool=True, # register the model as the candidate (--no-register: don't)
                 model_name:str='mirador-churn', # registered model name
                 track:bool=True, # track in MLflow (--no-track: don't)
                 cutoff:str=None, # latest (test) cutoff; default: the latest with a full label window
@@ -75,6 +76,7 @@ def churn_train(data_source:str='synthetic', # 'synthetic', a data folder (Parqu
     print(('\n' if not quiet else '') + r.summary())
     return r
 
+# %% ../nbs/10_cli.ipynb #655b54cb
 def train_main():
     "The `churn_train` console script: `churn_train --data-source data --output outputs`"
     from .model import set_threads   # torch: only the command that trains loads it
@@ -87,6 +89,7 @@ def _customer_text(customers:pd.DataFrame, column:str, ids:np.ndarray):
     if column not in customers: return pd.array([pd.NA] * len(ids), dtype='string')
     return customers.set_index('customer_id')[column].astype('string').str.strip().replace('', pd.NA).reindex(ids).array
 
+# %% ../nbs/10_cli.ipynb #714e3b71
 def scores_table(features:pd.DataFrame, # customer_id, cutoff and the 8 FEATURES, from build_features
                  customers:pd.DataFrame, # customer_id and, if known, email, name, channel, city
                  probabilities:np.ndarray, # one per row of features
@@ -160,21 +163,26 @@ def _score_inputs(data:str, cfg:ChurnConfig)->tuple:
 @call_parse
 def churn_score(model:str='outputs/model.onnx', # an .onnx file, or models:/NAME@ALIAS or models:/NAME/VERSION
                 data:str='data', # folder of customers, orders (order_items): Parquet or CSV; a database URL; spark:DIR
-                output:str='scores.parquet', # the scores table to write: .parquet or .csv
+                output:str='scores.parquet', # the scores table to write: .parquet, .csv, or spark:DIR (with --data spark:DIR)
                 cutoff:str=None, # when to score, e.g. 2025-12-31; default: the end of the data
                 tracking_uri:str=None, # MLflow tracking URI for models:/; default: MLFLOW_TRACKING_URI or here
                 history:int=HISTORY_RUNS, # runs kept in the NAME.history folder beside output (0: none)
                ):
     "Score every eligible customer in `data` with `model` and write the scores table to `output`"
-    write = _scores_writer(output)                 # bad --output, --history or --cutoff: fail before any work
+    lake = output.startswith('spark:')            # the scores stay in the lake: Parquet written by the executors
+    if lake and not data.startswith('spark:'): raise ConfigError(f"--output {output}: a spark: output needs --data spark:DIR")
+    write = None if lake else _scores_writer(output)   # bad --output, --history or --cutoff: fail before any work
     if history < 0: raise ConfigError(f"--history {history}: expected 0 (no history) or more runs to keep")
     cfg = ChurnConfig(cutoff=cutoff)
-    path = model
-    if model.startswith('models:/'):
-        path = resolve_model(model, tracking_uri)
+    path = resolve_model(model, tracking_uri) if model.startswith('models:/') else model
     scorer = ChurnScorer.load(path)
     windows = scorer.metadata.get('label_windows') or {}
     cfg = replace(cfg, **{k: windows[k] for k in ('horizon_days', 'gap_days', 'active_days') if k in windows})
+    if lake:
+        n = spark_write_scores(data, path, output, cfg)
+        print(f"scored {n['scored']:,} of {n['customers']:,} customers with model {n['model_version']} ({model}) -> "
+              f"{n['output']} (Parquet by cutoff date, written by the executors)")
+        return n
     features, customers, at = _score_inputs(data, cfg)
     version = str(scorer.metadata.get('model_version', 'unknown'))
     table = scores_table(features, customers, scorer.predict_proba(features), version)
@@ -189,6 +197,7 @@ def churn_score(model:str='outputs/model.onnx', # an .onnx file, or models:/NAME
         print("(a local file; the registry's model in service is --model models:/mirador-churn@champion)")
     return table
 
+# %% ../nbs/10_cli.ipynb #00f7e6ae
 def score_main():
     "The `churn_score` console script: `churn_score --model models:/mirador-churn@champion --data data`"
     run_cli(churn_score)

@@ -85,6 +85,7 @@ def fit_calibration(p:np.ndarray, # the model's churn probabilities of the refer
 # %% ../nbs/03b_drift.ipynb #649541f3
 def _logit(p): p = np.clip(np.asarray(p, np.float64), 1e-6, 1 - 1e-6); return np.log(p / (1 - p))
 
+# %% ../nbs/03b_drift.ipynb #7a00b4cb
 def calibrate(p:np.ndarray, # the model's churn probabilities
               calibration:dict|None, # from fit_calibration (or an older profile's platt slope and intercept)
              )->np.ndarray:

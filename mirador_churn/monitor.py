@@ -430,6 +430,7 @@ def churn_monitor(model:str='outputs/model.onnx', # .onnx file with a reference 
     print(summary_table(report))
     return report
 
+# %% ../nbs/06_monitor.ipynb #9c5f3aeb
 def monitor_main():
     "The `churn_monitor` console script: exit status 0 within the SLO, 1 when it is breached, 2 for bad input"
     sys.exit(0 if run_cli(churn_monitor)['verdict'] == 'ok' else 1)

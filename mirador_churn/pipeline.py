@@ -42,10 +42,12 @@ def _umask()->int:
     m = os.umask(0o22); os.umask(m)
     return m
 
+# %% ../nbs/05b_pipeline.ipynb #ed3218a5
 def _is_ours(p:Path, name:str)->bool:
     "Is `p` a run folder made by `prepare_output` for the output `name`?"
     return p.is_dir() and not p.is_symlink() and p.name.startswith(f'.{name}-')
 
+# %% ../nbs/05b_pipeline.ipynb #93853a18
 def _pid_alive(pid:int)->bool:
     try: os.kill(pid, 0)
     except ProcessLookupError: return False
@@ -84,6 +86,7 @@ def _exchange(a:Path, b:Path)->bool:
     if fn(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0: return True
     return False
 
+# %% ../nbs/05b_pipeline.ipynb #6b61c322
 def _remove_stale(parent:Path, name:str, keep:set):
     "Remove run folders of `name` left by processes that no longer run"
     for p in parent.glob(f'.{name}-*'):
@@ -92,8 +95,8 @@ def _remove_stale(parent:Path, name:str, keep:set):
         if _is_ours(p, name) and p.resolve() not in keep and not _pid_alive(pid): shutil.rmtree(p, ignore_errors=True)
 
 # %% ../nbs/05b_pipeline.ipynb #ff01a355
-def publish(run_dir:Path, # from `prepare_output`, holding the complete set of files
-            output:str|Path, # the folder the user asked for; becomes a link to `run_dir`
+def publish(run_dir:Path, # from prepare_output, holding the complete set of files
+            output:str|Path, # the folder the user asked for; becomes a link to run_dir
            )->Path:
     "Make `output` show the files of `run_dir`, replacing what it showed before in one atomic step"
     out, run_dir = Path(output), Path(run_dir)
@@ -121,7 +124,7 @@ def publish(run_dir:Path, # from `prepare_output`, holding the complete set of f
 class TrainingData:
     "The training table cut by time, and what is known about its source"
     cutoffs:list # training cutoffs, then the validation one, then the test one
-    train:pd.DataFrame # rows of the training cutoffs: `customer_id`, `cutoff`, the `FEATURES`, `churned`
+    train:pd.DataFrame # rows of the training cutoffs: customer_id, cutoff, the FEATURES, churned
     valid:pd.DataFrame # rows of the validation cutoff (early stopping)
     test:pd.DataFrame # rows of the test cutoff (never seen in training)
     source:str # a description of the source, with any password redacted
@@ -152,11 +155,13 @@ def _history_ids(table:pd.DataFrame, n_orders:int)->np.ndarray|None:
     if n_orders <= HISTORY_ORDERS: return None
     return compared_rows(table[table.cutoff == table.cutoff.max()]).customer_id.to_numpy(np.int64)
 
+# %% ../nbs/05b_pipeline.ipynb #729d089a
 def _history_sql(ids:np.ndarray|None, order_date:str='order_date')->str:
     "The query of the orders the BTYD fits read: all, or those of the customers ids"
     where = '' if ids is None else f" WHERE customer_id IN ({', '.join(str(int(i)) for i in ids)})"
     return f"SELECT customer_id, {order_date} AS order_date FROM orders{where}"
 
+# %% ../nbs/05b_pipeline.ipynb #92cfdcf6
 def _as_history(orders:pd.DataFrame)->pd.DataFrame:
     "customer_id as int64 and order_date as a datetime, the columns rfm_summary reads"
     return pd.DataFrame({'customer_id': orders.customer_id.to_numpy(np.int64),
@@ -166,6 +171,7 @@ def _as_history(orders:pd.DataFrame)->pd.DataFrame:
 def _table_checksum(table:pd.DataFrame)->str:
     return hashlib.sha256(pd.util.hash_pandas_object(table, index=False).to_numpy().tobytes()).hexdigest()
 
+# %% ../nbs/05b_pipeline.ipynb #7be34fa6
 def _from_database(url:str, cfg:ChurnConfig, n_cutoffs:int)->tuple:
     "Cutoffs, training table and facts (with the order history the baselines read), computed in the database at `url`"
     with Database(url) as db:
@@ -250,6 +256,7 @@ def load_training_data(data_source:str='synthetic', # 'synthetic', a data folder
     _check_classes(parts, cutoffs)
     return TrainingData([pd.Timestamp(c) for c in cutoffs], *parts, **facts)
 
+# %% ../nbs/05b_pipeline.ipynb #2e46dba1
 def _redacted_errors(f):
     "`f`, re-raising the package's errors with every password in their message redacted"
     def wrapper(*args, **kwargs):
@@ -281,7 +288,7 @@ def retention_metrics(y, # true labels, 0/1
 @dataclass
 class Fitted:
     "The trained model, its training history, every model's scores of the compared test rows and the comparison"
-    model:object # the trained `ChurnMLP`
+    model:object # the trained ChurnMLP
     history:pd.DataFrame # one row per epoch: train_loss, valid_loss, valid_auc, best
     train_cfg:TrainConfig # the settings actually used (batch size filled in)
     scores:dict # model name → scores of the compared test rows (ChurnMLP first)
@@ -301,6 +308,7 @@ def _test_metrics(y, p)->dict:
     m = {**evaluate(y, p), **retention_metrics(y, p)}
     return {k: int(v) if k == 'n' else float(v) for k, v in m.items() if np.isfinite(v)}
 
+# %% ../nbs/05b_pipeline.ipynb #f86194fc
 def _compare(y, scores:dict, seed:int)->pd.DataFrame:
     "compare_models' metrics and paired intervals per model, with the retention metrics of this page"
     cmp = compare_models(y, scores, seed=seed)
@@ -308,6 +316,7 @@ def _compare(y, scores:dict, seed:int)->pd.DataFrame:
     cmp[list(ret)] = ret.astype(float)
     return cmp
 
+# %% ../nbs/05b_pipeline.ipynb #eca1777f
 def _stop_reason(history:pd.DataFrame, cfg:TrainConfig)->str:
     last, best = int(history.epoch.iloc[-1]), int(history.epoch[history.best].iloc[0])
     if len(history) < cfg.max_epochs:
@@ -328,7 +337,7 @@ def _baseline_scores(data:TrainingData, rows:pd.DataFrame, seed:int, cfg:ChurnCo
     return scores, skipped
 
 # %% ../nbs/05b_pipeline.ipynb #499e1daf
-def fit_and_compare(data:TrainingData, # from `load_training_data`
+def fit_and_compare(data:TrainingData, # from load_training_data
                     train_cfg:TrainConfig|None=None, # hyperparameters; a missing batch size is filled in
                     progress:bool=False, # show the epochs
                     cfg:ChurnConfig|None=None, # the label windows, which the BTYD baselines score
@@ -360,6 +369,7 @@ def _figures(fitted:Fitted, data:TrainingData)->dict:
     return {'training_curves.png': plot_training_curves(fitted.history, fitted.best_epoch),
             'roc.png': plot_roc(y, fitted.scores), 'calibration.png': plot_calibration(y, probabilities)}
 
+# %% ../nbs/05b_pipeline.ipynb #b411eb64
 def _reference_profile(fitted:Fitted, data:TrainingData)->dict:
     "`{'reference_profile': json}` for the ONNX metadata: the held-out rows of the test cutoff, with their labels"
     rows = data.test[[*FEATURES, 'cutoff', 'churned']]
@@ -373,10 +383,9 @@ def _json_safe(o):
     if isinstance(o, np.generic): return o.item()
     return o
 
+# %% ../nbs/05b_pipeline.ipynb #ebf94f9f
 def _missing(v)->bool:
     return v is None or (isinstance(v, (float, np.floating)) and not np.isfinite(v))
-
-
 
 # %% ../nbs/05b_pipeline.ipynb #6ca58024
 def _record(data:TrainingData, fitted:Fitted, cfg:ChurnConfig, hashes:dict)->dict:
@@ -398,9 +407,9 @@ def _record(data:TrainingData, fitted:Fitted, cfg:ChurnConfig, hashes:dict)->dic
                 package_version=mirador_churn.__version__, files=hashes)
 
 # %% ../nbs/05b_pipeline.ipynb #4cdd9f60
-def write_outputs(run_dir:Path, # from `prepare_output`
-                  data:TrainingData, # from `load_training_data`
-                  fitted:Fitted, # from `fit_and_compare`, past the gate
+def write_outputs(run_dir:Path, # from prepare_output
+                  data:TrainingData, # from load_training_data
+                  fitted:Fitted, # from fit_and_compare, past the gate
                   cfg:ChurnConfig|None=None, # the label windows
                  )->list[Path]:
     "The write step: model.onnx, the plots, model_card.md, then metrics.json (with the others' SHA-256) in `run_dir`"
@@ -426,6 +435,7 @@ def _table(df:pd.DataFrame, cols:dict, fmt:str='{:.4f}')->str:
     rows = [f"| {name} | " + ' | '.join(cell(r.get(c)) for c in cols) + ' |' for name, r in df.iterrows()]
     return '\n'.join([head, *rows])
 
+# %% ../nbs/05b_pipeline.ipynb #f5c53095
 def _dates(cutoffs)->str: return ', '.join(str(pd.Timestamp(c).date()) for c in cutoffs)
 
 # %% ../nbs/05b_pipeline.ipynb #8e2366bd
@@ -448,6 +458,7 @@ def _card_label(data:TrainingData, cfg:ChurnConfig)->str:
             f"{cfg.gap_days} to {cfg.gap_days + cfg.horizon_days} days after the cutoff. Cutoffs whose label window "
             f"runs past the end of the data are not labelled. Churn rate: {rates}.")
 
+# %% ../nbs/05b_pipeline.ipynb #80482674
 def _card_features()->str:
     "The card's Features section: each feature's version and definition"
     rows = '\n'.join(f"| `{k}` | {v} | {d} |" for k, (v, d) in FEATURE_DEFINITIONS.items())
@@ -492,6 +503,7 @@ def _compared_note(fitted:Fitted)->str:
     left = ''.join(f"\n- {k} is left out: {why}" for k, why in fitted.skipped.items())
     return f"Every model is compared on {rows}, with 1,000 paired bootstrap redraws.{left}"
 
+# %% ../nbs/05b_pipeline.ipynb #5414f561
 def _card_ranking(fitted:Fitted)->str:
     "The card's ranking section: the comparison with intervals, the verdict, calibration and the gate"
     m, t = fitted.metrics, fitted.train_cfg
@@ -509,6 +521,7 @@ def _card_campaign(fitted:Fitted)->str:
     return ("## For a retention campaign\nContacting the customers with the highest scores, on the test cutoff:"
             f"\n\n{_table(fitted.comparison, cols, '{:.3f}')}\n\n{lift_verdict(fitted.comparison)}")
 
+# %% ../nbs/05b_pipeline.ipynb #eb4597a6
 def _card_limits(data:TrainingData, cfg:ChurnConfig)->str:
     "The card's Intended use and limits section"
     synthetic = data.source.startswith('synthetic')
@@ -523,8 +536,8 @@ def _card_limits(data:TrainingData, cfg:ChurnConfig)->str:
             "seasonal buyers with long natural gaps look like churners.")
 
 # %% ../nbs/05b_pipeline.ipynb #a7fbd01f
-def model_card(data:TrainingData, # from `load_training_data`
-               fitted:Fitted, # from `fit_and_compare`, past the gate
+def model_card(data:TrainingData, # from load_training_data
+               fitted:Fitted, # from fit_and_compare, past the gate
                cfg:ChurnConfig|None=None, # the label windows
               )->str:
     "The model card, in Markdown: a title and one section per part of the run"
@@ -564,6 +577,7 @@ def run_tags(data:TrainingData)->dict:
     return {'mirador_churn.version': mirador_churn.__version__, 'data_checksum': data.checksum,
             'data_source': data.source, **({'mlflow.source.git.commit': commit.removesuffix('-dirty'), 'git_commit': commit} if commit else {})}
 
+# %% ../nbs/05b_pipeline.ipynb #b24e2c92
 def run_name(data:TrainingData)->str:
     "A run name a person recognises: the source, the data's last day, and when it was trained"
     last_day, now = (data.end - pd.Timedelta(days=1)).date(), pd.Timestamp.now('UTC')
@@ -576,10 +590,10 @@ def metric_name(model:str, # a model's name in the comparison
     return re.sub(r'[^0-9a-z]+', '_', model.lower().replace('-', 'minus ')).strip('_')
 
 # %% ../nbs/05b_pipeline.ipynb #952e234b
-def track_run(tracker:Tracker, # started with `Tracker.start`
+def track_run(tracker:Tracker, # started with Tracker.start
               run_dir:Path, # the written files
               data:TrainingData, fitted:Fitted,
-              register:bool=True, # register the model as a new `candidate`
+              register:bool=True, # register the model as a new candidate
               model_name:str='mirador-churn', # registered model name
              )->dict|None:
     "The track step: metrics, curves, files and the ONNX model in the run; a new `candidate` version"
@@ -603,8 +617,8 @@ def track_run(tracker:Tracker, # started with `Tracker.start`
 @dataclass
 class TrainResult:
     "What `train` produced: every figure the summary prints (all strings redacted)"
-    output:Path # the `--output` path: a link to this run's folder
-    files:list # the files, as paths under `output`
+    output:Path # the --output path: a link to this run's folder
+    files:list # the files, as paths under output
     metrics:dict # the ChurnMLP's test metrics, on every test row
     comparison:pd.DataFrame # the ChurnMLP and the baselines on the compared test rows, with paired intervals
     best_epoch:int # the epoch whose weights were kept
@@ -637,6 +651,7 @@ class _Clock:
     @property
     def total(self)->float: return time.perf_counter() - self.t0
 
+# %% ../nbs/05b_pipeline.ipynb #c3bfe878
 def _say(msg:str):
     "One line on stderr"
     print(f"churn_train: {redact(msg)}", file=sys.stderr, flush=True)
@@ -647,11 +662,11 @@ def train(data_source:str='synthetic', # 'synthetic', a data folder (Parquet or 
           seed:int=42, # synthetic data and training seed
           output:str|Path='outputs', # folder for model.onnx, metrics.json, model_card.md and the plots
           cfg:ChurnConfig|None=None, # label windows and the latest cutoff
-          train_cfg:TrainConfig|None=None, # hyperparameters and the gate; its seed is replaced by `seed`
+          train_cfg:TrainConfig|None=None, # hyperparameters and the gate; its seed is replaced by seed
           n_cutoffs:int=4, # rolling-origin cutoffs: train on all but the last two, validate, test
           tracking_uri:str|None=None, # MLflow tracking URI; None: MLFLOW_TRACKING_URI or MLflow's local default
           experiment:str='mirador-churn', # MLflow experiment
-          register:bool=True, # register the model as a new `candidate` version
+          register:bool=True, # register the model as a new candidate version
           model_name:str='mirador-churn', # registered model name
           track:bool=True, # False: no MLflow at all
           artifact_location:str|None=None, # artifact location of a newly created experiment

@@ -8,6 +8,7 @@ import json, sys
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -162,7 +163,7 @@ def slo_check(report:dict, # the monitor's report (monitor.json): verdict, breac
 # %% ../nbs/08_promote.ipynb #p0223e5f3800
 class Registry:
     "The registry calls of a promotion, each bounded in time; a failure is a one-line `PromotionError`"
-    def __init__(self, uri:str|None=None, # tracking/registry URI; None: `MLFLOW_TRACKING_URI` or MLflow's default
+    def __init__(self, uri:str|None=None, # tracking/registry URI; None: MLFLOW_TRACKING_URI or MLflow's default
                  name:str='mirador-churn', # registered model name
                 ):
         import mlflow
@@ -233,7 +234,12 @@ def onnx(self:Registry, version)->Path:
 # %% ../nbs/08_promote.ipynb #p025853f3de3
 CONFIGMAP_NAME = 'mirador-churn-model'
 
-def promotion_record(model_name:str, version, facts:dict, previous_version=None, alias:str='champion')->dict:
+def promotion_record(model_name:str, # the registered model
+                     version, # the version promoted
+                     facts:dict, # model_facts of that version
+                     previous_version:str|int|None=None, # the champion it replaces; None: the first
+                     alias:str='champion', # the alias moved
+                    )->dict:
     "The promotion.json that the service reads, for the model with `model_facts` `facts`"
     return dict(model_name=model_name, version=str(version), alias=alias,
                 artifact_uri=f"models:/{model_name}/{version}", onnx_sha256=facts['onnx_sha256'],
@@ -262,6 +268,7 @@ def _yaml(manifest:dict)->str:
     Dumper.add_representer(str, literal)
     return yaml.dump(manifest, Dumper=Dumper, sort_keys=False, width=4096)
 
+# %% ../nbs/08_promote.ipynb #01692666
 def write_promotion(promotion:dict, # from promotion_record
                     output:str|Path='promotion', # folder; created if missing
                    )->list[Path]:
@@ -329,6 +336,7 @@ def __repr__(self:Decision): return str(self)
 # %% ../nbs/08_promote.ipynb #p030e3be8c08
 def _now()->str: return datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
 
+# %% ../nbs/08_promote.ipynb #b8fe05c3
 def _contract_check(cand:dict, champ:dict|None)->Check:
     "The contract check: compatible with the champion's, or (with no champion) the service's own contract"
     ref = champ or dict(cand, inputs=[('features', 'tensor(float)', 2)])
@@ -340,6 +348,7 @@ def _contract_check(cand:dict, champ:dict|None)->Check:
                                    f"input `{cand['inputs'][0][0]}`, output `churn_probability`, "
                                    f"label windows {windows} days")
 
+# %% ../nbs/08_promote.ipynb #79d8830a
 def _monitor_report(path, source, slo:SLO=SLO())->dict:
     "The monitor's report for the model at `path` on the current data `source` (a `ChurnDataset` or a database URL)"
     scorer = ChurnScorer.load(path)
@@ -352,6 +361,7 @@ def _auc_interval(cpath, hpath, cohort:pd.DataFrame)->tuple:
     score = lambda path: ChurnScorer.load(path).predict_proba(cohort)
     return paired_auc_interval(cohort.churned.to_numpy(), score(cpath), score(hpath))
 
+# %% ../nbs/08_promote.ipynb #7e4e6408
 def _evaluate(reg:Registry, cand, champ, data, policy:PromotionPolicy, monitor)->tuple[list, dict, dict]:
     "The checks and the evidence of a promotion of `cand` over `champ` (None: no champion)"
     cpath = reg.onnx(cand.version)
@@ -380,14 +390,14 @@ def _evaluate(reg:Registry, cand, champ, data, policy:PromotionPolicy, monitor)-
     return checks, evidence, cf
 
 # %% ../nbs/08_promote.ipynb #p03293f6fb23
-def promote(data=None, # data folder or database URL: the cohort both models score, and the current data of the SLO
-            candidate=None, # the version to promote; None: the version with the alias candidate
+def promote(data:str|None=None, # data folder or database URL: the cohort both models score, and the current data of the SLO
+            candidate:str|int|None=None, # the version to promote; None: the version with the alias candidate
             tracking_uri:str|None=None, # MLflow tracking/registry URI; None: MLFLOW_TRACKING_URI or MLflow's default
             model_name:str='mirador-churn', # registered model name
             policy:PromotionPolicy=PromotionPolicy(), # tolerances and floor
             dry_run:bool=False, # decide and report, change nothing
             output:str|Path='promotion', # folder for promotion.json and configmap.yaml
-            monitor=None, # (model path, ChurnDataset or database URL) -> monitor report; None: the monitor page's
+            monitor:Callable|None=None, # (model path, ChurnDataset or database URL) -> monitor report; None: the monitor page's
             slo:SLO=SLO(), # the thresholds of the monitor's SLO on the current data
            )->Decision:
     "Make the candidate champion if every check passes on the newest matured cohort; record the decision on the version"
@@ -435,6 +445,7 @@ def _republish(reg:Registry, champ, dry_run:bool, output)->Decision:
         d.files = write_promotion(promotion_record(reg.name, champ.version, facts, prev and prev.version), output)
     return d
 
+# %% ../nbs/08_promote.ipynb #8b1e0de9
 def rollback(tracking_uri:str|None=None, # MLflow tracking/registry URI
              model_name:str='mirador-churn', # registered model name
              dry_run:bool=False, # report, change nothing
@@ -495,6 +506,7 @@ def churn_promote(data:str=None, # data folder, duckdb:// or postgresql:// URL: 
     if d.files: print(f"wrote {', '.join(str(p) for p in d.files)}")
     return d
 
+# %% ../nbs/08_promote.ipynb #af904b6f
 def promote_main():
     "Console entry point: exit 1 when the candidate is refused"
     d = run_cli(churn_promote)

@@ -21,10 +21,10 @@ from .sql import (DatabaseError, check_columns, db_error_line, email_class_sql, 
                                order_bounds, sql_days, sql_timestamp, training_dtypes)
 
 # %% auto #0
-__all__ = ['SPARK_PREFIX', 'SPARK_LOG', 'MAX_CATEGORIES', 'SAMPLE_ROWS', 'is_spark_url', 'spark_session', 'read_parquet_tables',
-           'check_spark_tables', 'spark_table_sql', 'open_spark_source', 'spark_training_frame', 'spark_feature_frame',
-           'plan_outline', 'spark_training_table', 'spark_features', 'spark_facts', 'spark_scores', 'spark_write_table',
-           'spark_training_sample', 'spark_write_scores']
+__all__ = ['SPARK_PREFIX', 'SPARK_LOG', 'MAX_CATEGORIES', 'SAMPLE_ROWS', 'is_spark_url', 'spark_master', 'spark_session',
+           'read_parquet_tables', 'check_spark_tables', 'spark_table_sql', 'open_spark_source', 'spark_training_frame',
+           'spark_feature_frame', 'plan_outline', 'spark_training_table', 'spark_features', 'spark_facts',
+           'spark_scores', 'spark_write_table', 'spark_training_sample', 'spark_write_scores']
 
 # %% ../nbs/05a_spark.ipynb #3c206bf4
 SPARK_PREFIX = 'spark:'   # `spark:PATH`: a folder of Parquet tables read by Spark
@@ -55,6 +55,7 @@ def _configured_master()->str|None:
             for line in conf.read_text().splitlines():
                 if m := re.match(r'\s*spark\.master[\s=]+(\S+)', line): return m.group(1)
 
+# %% ../nbs/05a_spark.ipynb #a5sm0001
 def spark_master()->str|None:
     "The master a new session uses: MIRADOR_SPARK_MASTER, else Spark's own configuration, else local[*]; None for SPARK_REMOTE"
     if os.environ.get('SPARK_REMOTE'): return None
@@ -68,6 +69,7 @@ def _quiet():
         warnings.filterwarnings('ignore', message='PySpark does not yet fully support pandas', category=FutureWarning)
         yield
 
+# %% ../nbs/05a_spark.ipynb #76d7e92e
 @contextmanager
 def _stderr_to(path:Path):
     "Point file descriptor 2 at `path` (appending) while a child process starts; restore it after"
@@ -80,8 +82,8 @@ def _stderr_to(path:Path):
 # %% ../nbs/05a_spark.ipynb #07513c3b
 SPARK_LOG = Path(tempfile.gettempdir()) / 'mirador-churn-spark.log'   # the JVM's own output goes here
 
-def spark_session(master:str|None=None, # default: `spark_master()`
-                  shuffle_partitions:int|None=None, # `spark.sql.shuffle.partitions`; default: Spark's (200, coalesced)
+def spark_session(master:str|None=None, # default: spark_master()
+                  shuffle_partitions:int|None=None, # spark.sql.shuffle.partitions; default: Spark's (200, coalesced)
                   app_name:str='mirador-churn', # the application name the cluster shows
                  ):
     "The active SparkSession, or a new quiet one on `master`"
@@ -113,6 +115,7 @@ def _as_time(df, col:str):
     if col not in df.columns or dict(df.dtypes)[col] != 'bigint': return df
     return df.withColumn(col, F.expr(f"timestampadd(MICROSECOND, div({col}, 1000), TIMESTAMP_NTZ '1970-01-01 00:00:00')"))
 
+# %% ../nbs/05a_spark.ipynb #22cff9e7
 def _read_table(spark, path:str, name:str):
     "The Parquet table `name` under `path` (`NAME.parquet` or `NAME/`), or None where neither exists"
     for candidate in (f'{path.rstrip("/")}/{name}.parquet', f'{path.rstrip("/")}/{name}'):
@@ -123,7 +126,7 @@ def _read_table(spark, path:str, name:str):
 
 # %% ../nbs/05a_spark.ipynb #71b58061
 def read_parquet_tables(spark, # a SparkSession
-                        path:str, # a folder of `customers`, `orders` and optional `order_items` Parquet tables
+                        path:str, # a folder of customers, orders and optional order_items Parquet tables
                        )->list[str]:
     "Register the Parquet tables under `path` as temporary views `customers`, `orders`, `order_items`; return their names"
     if '://' not in path and not Path(path).is_dir(): raise DatabaseError(f"spark:{redact(path)}: no such folder")
@@ -154,6 +157,7 @@ def _collect(spark, sql:str, where:str)->pd.DataFrame:
     except ChurnError: raise
     except Exception as e: raise DatabaseError(f"query on {where} failed: {db_error_line(e, where)}") from None
 
+# %% ../nbs/05a_spark.ipynb #2b84f8fa
 def _spark_bounds(spark, where:str)->tuple[pd.Timestamp, pd.Timestamp]:
     "First order time and the end of the data"
     sql = ("SELECT MIN(CAST(order_date AS TIMESTAMP_NTZ)) AS first_order, MAX(CAST(order_date AS TIMESTAMP_NTZ)) "
@@ -167,6 +171,7 @@ def _spark_str(s:str)->str:
     "`s` as a Spark SQL string literal"
     return "'" + s.replace('\\', '\\\\').replace("'", "\\'") + "'"
 
+# %% ../nbs/05a_spark.ipynb #92bdd52d
 def _categories(spark, where:str)->list[str]:
     "The distinct categories of `order_items`, sorted; `DatabaseError` past `MAX_CATEGORIES`"
     sql = f"SELECT DISTINCT category FROM order_items WHERE category IS NOT NULL LIMIT {MAX_CATEGORIES + 1}"
@@ -213,8 +218,8 @@ def _stack(cuts:list, words:int, labels:bool)->str:
 # %% ../nbs/05a_spark.ipynb #a1f0c007
 def spark_table_sql(cfg:ChurnConfig, # windows
                     cutoffs:list, # the cutoffs, any order
-                    categories:list, # the distinct `order_items.category` values; [] without items
-                    labels:bool=True, # add `churned` (the caller checks that each label window is observed)
+                    categories:list, # the distinct order_items.category values; [] without items
+                    labels:bool=True, # add churned (the caller checks that each label window is observed)
                    )->str:
     "Spark SQL for the rows of `build_training_table` at every cutoff, in one pass over orders and items"
     cuts, words = sorted(map(pd.Timestamp, cutoffs)), len(_mask_words(categories))
@@ -267,10 +272,10 @@ def open_spark_source(url_or_session, # spark:PATH, or a SparkSession with the t
     return (spark, items, *_spark_bounds(spark, where), where)
 
 # %% ../nbs/05a_spark.ipynb #cc8d040b
-def spark_training_frame(url_or_session, # `spark:PATH` or a SparkSession with the tables registered
+def spark_training_frame(url_or_session, # spark:PATH or a SparkSession with the tables registered
                          cfg:ChurnConfig|None=None, # windows
-                         cutoffs:list|None=None, # default: `[cfg.cutoff]` or the latest fully labelled cutoff
-                         labels:bool=True, # add `churned` (every label window must be observed)
+                         cutoffs:list|None=None, # default: [cfg.cutoff] or the latest fully labelled cutoff
+                         labels:bool=True, # add churned (every label window must be observed)
                         ):
     "A lazy Spark DataFrame of `build_training_table`'s rows at every cutoff, computed in one pass"
     cfg = cfg or ChurnConfig()
@@ -279,10 +284,11 @@ def spark_training_frame(url_or_session, # `spark:PATH` or a SparkSession with t
     for c in cutoffs: check_cutoff(first, end, c, cfg, labelled=labels)
     return spark.sql(spark_table_sql(cfg, cutoffs, _categories(spark, where) if items else [], labels))
 
-def spark_feature_frame(url_or_session, # `spark:PATH` or a SparkSession with the tables registered
-                        cutoff=None, # default `cfg.cutoff` or the end of the data
+# %% ../nbs/05a_spark.ipynb #dd173bb5
+def spark_feature_frame(url_or_session, # spark:PATH or a SparkSession with the tables registered
+                        cutoff:str|None=None, # default cfg.cutoff or the end of the data
                         cfg:ChurnConfig|None=None, # windows
-                        labels:bool=False, # add `churned` (the label window must be observed)
+                        labels:bool=False, # add churned (the label window must be observed)
                        ):
     "A lazy Spark DataFrame of the rows of `build_features` (or, with `labels`, `build_training_table`) at `cutoff`"
     cfg = cfg or ChurnConfig()
@@ -302,6 +308,7 @@ def plan_outline(frame, # a Spark DataFrame
 def _where(url_or_session)->str:
     return redact(url_or_session) if is_spark_url(url_or_session) else 'the Spark session'
 
+# %% ../nbs/05a_spark.ipynb #ff62ecec
 def _arrow(frame, where:str)->pd.DataFrame:
     "The rows of `frame` on the driver, through Arrow; the driver's bound is `spark.driver.maxResultSize`"
     try:
@@ -312,9 +319,10 @@ def _arrow(frame, where:str)->pd.DataFrame:
         raise DatabaseError(f"the rows from {where} exceed what the driver collects (spark.driver.maxResultSize): "
                             "write them with spark_write_table, or train on spark_training_sample") from None
 
-def spark_training_table(url_or_session, # `spark:PATH` or a SparkSession with the tables registered
+# %% ../nbs/05a_spark.ipynb #cb64cfc0
+def spark_training_table(url_or_session, # spark:PATH or a SparkSession with the tables registered
                          cfg:ChurnConfig|None=None, # windows
-                         cutoffs:list|None=None, # default: `[cfg.cutoff]` or the latest fully labelled cutoff
+                         cutoffs:list|None=None, # default: [cfg.cutoff] or the latest fully labelled cutoff
                         )->pd.DataFrame:
     "`build_training_table`, computed by Spark in one pass and collected (at most `spark.driver.maxResultSize`)"
     frame = spark_training_frame(url_or_session, cfg, cutoffs)
@@ -322,16 +330,16 @@ def spark_training_table(url_or_session, # `spark:PATH` or a SparkSession with t
     return table.sort_values(['cutoff', 'customer_id'], ignore_index=True)
 
 # %% ../nbs/05a_spark.ipynb #d3d270f1
-def spark_features(url_or_session, # `spark:PATH` or a SparkSession with the tables registered
-                   cutoff=None, # when to score; default `cfg.cutoff` or the end of the data
-                   cfg:ChurnConfig|None=None, # `active_days` decides who is scored
+def spark_features(url_or_session, # spark:PATH or a SparkSession with the tables registered
+                   cutoff:str|None=None, # when to score; default cfg.cutoff or the end of the data
+                   cfg:ChurnConfig|None=None, # active_days decides who is scored
                   )->pd.DataFrame:
     "`build_features` (no label), computed by Spark and collected (at most `spark.driver.maxResultSize`)"
     frame = spark_feature_frame(url_or_session, cutoff, cfg or ChurnConfig())
     return training_dtypes(_arrow(frame, _where(url_or_session)), False).sort_values('customer_id', ignore_index=True)
 
 # %% ../nbs/05a_spark.ipynb #f01dae37
-def spark_facts(url_or_session, # `spark:PATH` or a SparkSession with the tables registered
+def spark_facts(url_or_session, # spark:PATH or a SparkSession with the tables registered
                )->dict:
     "Row counts of `customers` and `orders`, the first order and the end of the data"
     spark, _, first, end, where = open_spark_source(url_or_session)
@@ -353,6 +361,7 @@ def _scorer_from_bytes(data:bytes)->ChurnScorer:
         finally: os.remove(path)
     return _SCORERS[key]
 
+# %% ../nbs/05a_spark.ipynb #5bfe3098
 def _score_batches(model, keep:list, batches):
     "Arrow batches of `keep` columns and `churn_probability`, scored by the model in `model.value` (a broadcast)"
     scorer = _scorer_from_bytes(model.value if hasattr(model, 'value') else model)
@@ -364,7 +373,7 @@ def _score_batches(model, keep:list, batches):
 
 # %% ../nbs/05a_spark.ipynb #68e7db70
 def spark_scores(features, # a Spark DataFrame with the model's feature columns
-                 model:str|Path, # the `.onnx` file
+                 model:str|Path, # the .onnx file
                  keep:list|None=None, # columns to carry along; default: every column that is not a feature
                 ):
     "A Spark DataFrame of `keep` and `churn_probability`, scored by `ChurnScorer` on the executors"
@@ -379,9 +388,9 @@ def spark_scores(features, # a Spark DataFrame with the model's feature columns
     with _quiet(): return features.mapInArrow(functools.partial(_score_batches, shipped, keep), schema)
 
 # %% ../nbs/05a_spark.ipynb #a1f0c021
-def spark_write_table(frame, # a Spark DataFrame: `spark_training_frame`, `spark_feature_frame`, `spark_scores`...
-                      path:str, # the folder to write (local, hdfs://, s3a://...); a `spark:` prefix is dropped
-                      replace:bool=False, # replace a folder this function wrote before (it holds `_SUCCESS`)
+def spark_write_table(frame, # a Spark DataFrame: spark_training_frame, spark_feature_frame, spark_scores...
+                      path:str, # the folder to write (local, hdfs://, s3a://...); a spark: prefix is dropped
+                      replace:bool=False, # replace a folder this function wrote before (it holds _SUCCESS)
                      )->str:
     "Write `frame` as Parquet partitioned by `cutoff_date` (from `cutoff`), by the executors; return the path"
     from pyspark.sql import functions as F
@@ -405,9 +414,9 @@ def _sample_filter(rate:float, seed:int)->str:
     return f"(xxhash64(customer_id, cutoff, {int(seed)}) & 2147483647) < {int(rate * 2**31)}"
 
 # %% ../nbs/05a_spark.ipynb #a1f0c026
-def spark_training_sample(url_or_session, # `spark:PATH` or a SparkSession with the tables registered
+def spark_training_sample(url_or_session, # spark:PATH or a SparkSession with the tables registered
                           cfg:ChurnConfig|None=None, # windows
-                          cutoffs:list|None=None, # default: `[cfg.cutoff]` or the latest fully labelled cutoff
+                          cutoffs:list|None=None, # default: [cfg.cutoff] or the latest fully labelled cutoff
                           max_rows:int=SAMPLE_ROWS, # the most rows the driver takes
                           seed:int=0, # which rows a sample keeps
                          )->tuple[pd.DataFrame, dict]:
@@ -426,10 +435,10 @@ def spark_training_sample(url_or_session, # `spark:PATH` or a SparkSession with 
     return table, dict(rows=rows, sampled=len(table), rate=rate)
 
 # %% ../nbs/05a_spark.ipynb #a1f0c031
-def spark_write_scores(data, # `spark:PATH` or a SparkSession with the tables registered
-                       model:str|Path, # the `.onnx` file
-                       output:str, # the folder to write, e.g. `spark:OUT/`; replaced if this function wrote it
-                       cfg:ChurnConfig|None=None, # `cfg.cutoff` (default: the end of the data) and `active_days`
+def spark_write_scores(data, # spark:PATH or a SparkSession with the tables registered
+                       model:str|Path, # the .onnx file
+                       output:str, # the folder to write, e.g. spark:OUT/; replaced if this function wrote it
+                       cfg:ChurnConfig|None=None, # cfg.cutoff (default: the end of the data) and active_days
                       )->dict:
     "Score every eligible customer on the executors and write `churn_score`'s table as Parquet; return the counts"
     from pyspark.sql import functions as F

@@ -89,11 +89,11 @@ def _diversity_sql(items:bool)->str:
             "  FROM past p JOIN order_items i ON i.order_id = p.order_id WHERE p.age <= 365 GROUP BY p.customer_id")
 
 # %% ../nbs/05_sql.ipynb #f3a9c024
-def feature_sql(cfg:ChurnConfig|None=None, # windows; `cfg.cutoff` is used when `cutoff` is None
-                cutoff=None, # the cutoff
-                dialect:str='duckdb', # one of `DIALECTS`: 'duckdb', 'postgres' or 'spark'
-                labels:bool=True, # add `churned` (the caller checks that the label window is observed)
-                items:bool=True, # False when there is no `order_items` table: cart_diversity is 0
+def feature_sql(cfg:ChurnConfig|None=None, # windows; cfg.cutoff is used when cutoff is None
+                cutoff:str|None=None, # the cutoff
+                dialect:str='duckdb', # one of DIALECTS: 'duckdb', 'postgres' or 'spark'
+                labels:bool=True, # add churned (the caller checks that the label window is observed)
+                items:bool=True, # False when there is no order_items table: cart_diversity is 0
                )->str:
     "One SQL query for the rows of `build_training_table` (or `build_features`, without labels) at `cutoff`"
     cfg = cfg or ChurnConfig()
@@ -165,7 +165,7 @@ def db_error_line(e:Exception, # what the driver raised
 class Database:
     "A DuckDB file or PostgreSQL server, named by a URL: `duckdb:///path`, `postgresql://user:password@host:port/db`"
     def __init__(self,
-                 url:str, # `duckdb:///path.duckdb`, `duckdb:///:memory:` or `postgresql://...`
+                 url:str, # duckdb:///path.duckdb, duckdb:///:memory: or postgresql://...
                  connect_timeout:int=5, # seconds to wait for a PostgreSQL server
                  create:bool=False, # open a DuckDB file for writing, creating it if missing (default: read-only)
                 ):
@@ -179,7 +179,9 @@ class Database:
 
     def __enter__(self): return self
     def __exit__(self, *exc): self.close()
-    def close(self): self.con.close()
+    def close(self):
+        "Close the connection"
+        self.con.close()
 
 # %% ../nbs/05_sql.ipynb #faaa7ef5
 @patch
@@ -192,6 +194,7 @@ def _connect_duckdb(self:Database, create:bool):
         raise DatabaseError(f"cannot connect to {self.safe_url}: no such DuckDB file {redact(path)}")
     return duckdb.connect(path, read_only=not create)
 
+# %% ../nbs/05_sql.ipynb #ca9f068f
 @patch
 def _connect_postgres(self:Database, connect_timeout:int):
     "A psycopg connection in autocommit mode"
@@ -221,7 +224,7 @@ def _pg_create(name:str, df:pd.DataFrame)->str:
     return f'DROP TABLE IF EXISTS {name}; CREATE TABLE {name} ({cols})'
 
 # %% ../nbs/05_sql.ipynb #3804a210
-def write_tables(db:Database, # opened with `create=True` for a DuckDB file
+def write_tables(db:Database, # opened with create=True for a DuckDB file
                  ds:ChurnDataset, # the tables to write
                 ):
     "Create `customers`, `orders` and `order_items` in `db` from `ds`, replacing existing tables"
@@ -268,6 +271,7 @@ def check_columns(cols:dict, # table name → its column names
                                 f"(columns present: {', '.join(sorted(cols[table]))})")
     return 'order_items' in cols
 
+# %% ../nbs/05_sql.ipynb #51ae1708
 @patch
 def check_tables(self:Database)->bool:
     "Raise `DatabaseError` for a missing table or column; return whether `order_items` is there"
@@ -301,7 +305,7 @@ def training_dtypes(df:pd.DataFrame, # a query result of feature_sql
 # %% ../nbs/05_sql.ipynb #c1d4e26e
 def sql_training_table(db:Database, # an open database
                        cfg:ChurnConfig|None=None, # windows
-                       cutoffs:list|None=None, # default: `[cfg.cutoff]` or the latest fully labelled cutoff
+                       cutoffs:list|None=None, # default: [cfg.cutoff] or the latest fully labelled cutoff
                       )->pd.DataFrame:
     "`build_training_table`, computed inside the database by `feature_sql`"
     cfg, items = cfg or ChurnConfig(), db.check_tables()
@@ -313,8 +317,8 @@ def sql_training_table(db:Database, # an open database
 
 # %% ../nbs/05_sql.ipynb #11acbe5f
 def sql_features(db:Database, # an open database
-                 cutoff=None, # when to score; default `cfg.cutoff` or the end of the data
-                 cfg:ChurnConfig|None=None, # `active_days` decides who is scored
+                 cutoff:str|None=None, # when to score; default cfg.cutoff or the end of the data
+                 cfg:ChurnConfig|None=None, # active_days decides who is scored
                 )->pd.DataFrame:
     "`build_features` (no label), computed inside the database"
     cfg, items = cfg or ChurnConfig(), db.check_tables()

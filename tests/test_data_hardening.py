@@ -1,5 +1,5 @@
 "Issue 10 on the data path, through real files and real subprocesses: realistic Parquet, bad seeds, file modes."
-import os, stat, subprocess
+import stat, subprocess
 import pyarrow as pa
 from conftest import run, tool
 from mirador_churn.core import DataError

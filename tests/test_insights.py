@@ -3,9 +3,9 @@
 One service for the module, on a small shop scored three times (so it has a history); axe-core (tests/js, `npm ci`)
 runs inside the browser on each state of the page and must find no violation of WCAG 2.x A/AA, best practice, or the AAA contrast of 7:1.
 """
-import io, json, os, re, shutil, sys, time
+import io, json, os, shutil, sys, time
 from pathlib import Path
-import httpx, numpy as np, pandas as pd, pytest
+import httpx, pandas as pd, pytest
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / 'tools'))

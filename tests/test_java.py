@@ -439,11 +439,11 @@ def test_a_port_in_use_is_one_line_exit_2(jar, models):
 
 def test_promotion_json_from_a_real_mlflow_server(jar, models, tmp_path, monkeypatch):
     "promotion.json names a registered version: downloaded by MLflow's REST API, SHA-256 checked, info as churn_serve's"
-    from test_monitor import mlflow_server
+    from conftest import serve_mlflow
     from mirador_churn.promote import model_facts, promotion_record
     from mirador_churn.tracking import Tracker, resolve_model
 
-    with mlflow_server(tmp_path) as url:
+    with serve_mlflow(tmp_path) as (url, _):
         t = Tracker(url)
         t.start({'purpose': 'java test'})
         X = np.zeros((2, len(FEATURES)), np.float32)

@@ -1,43 +1,12 @@
 """churn_monitor in a subprocess: exit statuses on undrifted and drifted data, the files it writes, one-line errors,
 its metrics on a real MLflow server, and the same report from DuckDB and PostgreSQL."""
-import contextlib, importlib.util, json, os, socket, subprocess, time, urllib.request
+import importlib.util, json, os
 from pathlib import Path
 import pytest
-from conftest import run, tool
+from conftest import free_port, run, serve_mlflow, tool
 
 SHOP = dict(n_customers=1500, n_orders=15_000, seed=42)   # the shop churn_train --n-customers 1500 trains on
 FILES = ['drift.png', 'health.png', 'monitor.json']
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
-
-@contextlib.contextmanager
-def mlflow_server(d:Path):
-    "A real MLflow tracking server on 127.0.0.1 (SQLite backend, artifact folder in `d`); stopped on exit"
-    port, log = free_port(), open(d / 'server.log', 'w')
-    proc = subprocess.Popen([tool('mlflow'), 'server', '--host', '127.0.0.1', '--port', str(port), '--workers', '1',
-                             '--backend-store-uri', f"sqlite:///{d}/mlflow.db",
-                             '--artifacts-destination', str(d / 'artifacts')],
-                            stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, 'MLFLOW_DISABLE_TELEMETRY': 'true'})
-    url, deadline = f'http://127.0.0.1:{port}', time.time() + 120
-    try:
-        while True:
-            try:
-                if urllib.request.urlopen(f'{url}/health', timeout=2).status == 200: break
-            except OSError: pass
-            if proc.poll() is not None or time.time() > deadline:
-                msg = f"mlflow server did not start: {(d / 'server.log').read_text()[-2000:]}"
-                if os.environ.get('CI'): pytest.fail(msg)
-                pytest.skip(msg.splitlines()[0])
-            time.sleep(0.5)
-        yield url
-    finally:
-        proc.terminate()
-        try: proc.wait(20)
-        except subprocess.TimeoutExpired: proc.kill()
-        log.close()
 
 @pytest.fixture(scope='module')
 def setup(tmp_path_factory):
@@ -48,7 +17,7 @@ def setup(tmp_path_factory):
     save_dataset(generate_synthetic(**SHOP, drift=Drift('2025-11-01', price_rise=0.3, churn_wave=0.35)), d / 'drifted')
     from mirador_churn.sql import Database, write_tables
     with Database(f"duckdb:///{d / 'shop.duckdb'}", create=True) as db: write_tables(db, generate_synthetic(**SHOP))
-    with mlflow_server(d) as url:
+    with serve_mlflow(d) as (url, _):
         run([tool('churn_train'), '--n-customers', '1500', '--max-epochs', '60', '--quiet', '--output', str(d / 'out'),
              '--tracking-uri', url], cwd=d)
         yield d, url

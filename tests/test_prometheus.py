@@ -3,11 +3,11 @@ then Debian's Prometheus on loopback with the project's rules, scraping two real
 undrifted one, each with the monitor.json of a real churn_monitor run): the recording rules read back through the
 HTTP API, the SLO alert firing on the drifted shop only (and not with a wrong threshold), and every query of the
 Grafana dashboard in deploy/grafana returning data."""
-import contextlib, json, os, re, shutil, socket, subprocess, time
-from datetime import datetime, timezone
+import contextlib, json, os, re, shutil, subprocess, time
+from datetime import datetime
 from pathlib import Path
 import httpx, pytest, yaml
-from conftest import ROOT, run, tool
+from conftest import ROOT, free_port, run, tool
 
 PROM = ROOT / 'deploy' / 'prometheus'
 DASHBOARD = ROOT / 'deploy' / 'grafana' / 'dashboards' / 'mirador-churn.json'
@@ -131,10 +131,6 @@ def test_latency_apdex_rule_uses_the_pages_t():
     assert {LATENCY_T, 4 * LATENCY_T} <= served, served   # both are bounds of the service's histogram
 
 # --- a real Prometheus scraping real services ---
-
-def free_port()->int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 @contextlib.contextmanager
 def prometheus(d:Path, rules:Path, targets:dict):

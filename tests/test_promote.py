@@ -1,9 +1,9 @@
 """Promotion: the ConfigMap against the Kubernetes schema, deploy/ files, an unreachable registry, and end to end
 against the shared MLflow server (train twice, promote, refuse, roll back), with a running service that follows them."""
-import json, os, re, shutil, socket, subprocess, sys, threading, time, uuid
+import json, os, re, shutil, subprocess, sys, threading, time, uuid
 from pathlib import Path
 import pytest, yaml
-from conftest import ROOT, BIN, run
+from conftest import ROOT, BIN, free_port, run
 from mirador_churn.promote import CONFIGMAP_NAME, configmap_manifest, promotion_record, write_promotion
 
 def command(name, module, main):
@@ -78,9 +78,6 @@ def test_deploy_files():
     mount = next(m for m in pod['containers'][0]['volumeMounts'] if m['name'] == vol['name'])
     assert mount['mountPath'] == '/etc/mirador-churn' and 'subPath' not in mount   # subPath mounts never see updates
     assert pod['containers'][0]['command'][:3] == ['churn_serve', '--model', '/etc/mirador-churn/promotion.json']
-
-def free_port():
-    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 def test_unreachable_registry_fails_in_one_line_and_changes_nothing(tmp_path):
     out = tmp_path / 'promotion'

@@ -189,3 +189,24 @@ def test_churn_score_on_spark(trained, tmp_path):
     assert on_spark.email.fillna('').tolist() == local.email.fillna('').tolist()
     assert np.abs(on_spark.churn_probability.to_numpy() - local.churn_probability.to_numpy()).max() <= 1e-5
     assert r.stdout.splitlines()[0].startswith(f"scored {len(local):,} of {len(ds.customers):,} customers at 2025-06-30")
+
+def test_churn_score_writes_the_lake_on_spark(trained, tmp_path):
+    "`--output spark:DIR`: the executors write the scores table as Parquet, the same scores as the file path; a spark:"
+    "output needs a spark: source (exit 2, one line)"
+    import os, shutil
+    if not shutil.which('java'):
+        if os.environ.get('CI'): pytest.fail('java is missing: .ci/system.sh must install a JRE', pytrace=False)
+        pytest.skip('no Java: install a JRE (e.g. openjdk-17-jre-headless) to score on Spark')
+    d, ds, model, path = trained
+    env = {'PYSPARK_PYTHON': sys.executable, 'MIRADOR_SPARK_MASTER': 'local[2]'}
+    r = run([tool('churn_score'), '--model', str(path), '--data', f'spark:{d / "data"}', '--output', f'spark:{tmp_path / "lake"}',
+             '--cutoff', '2025-06-30'], env=env)
+    score(path, d / 'data', tmp_path / 'p.parquet', '--cutoff', '2025-06-30')
+    lake = pd.read_parquet(tmp_path / 'lake').sort_values('customer_id', ignore_index=True)
+    local = pd.read_parquet(tmp_path / 'p.parquet')
+    assert lake.customer_id.tolist() == local.customer_id.tolist() and lake.model_version.nunique() == 1
+    assert np.abs(lake.churn_probability.to_numpy() - local.churn_probability.to_numpy()).max() <= 1e-5
+    assert 'written by the executors' in r.stdout and f"scored {len(local):,} of {len(ds.customers):,}" in r.stdout
+    bad = run([tool('churn_score'), '--model', str(path), '--data', str(d / 'data'), '--output', f'spark:{tmp_path / "x"}'],
+              check=False)
+    assert bad.returncode == 2 and bad.stderr == f"churn_score: error: --output spark:{tmp_path / 'x'}: a spark: output needs --data spark:DIR\n"

@@ -1,6 +1,6 @@
 """The model's and the scorer's refusals through the real commands (issue 10): a foreign ONNX model, a model of another
 contract, a validation or test cutoff of one class. Each with its negative control."""
-import numpy as np, onnx, pandas as pd, pytest
+import onnx, pandas as pd, pytest
 from conftest import run, tool
 from mirador_churn.data import generate_synthetic, save_dataset
 from mirador_churn.export import export_onnx

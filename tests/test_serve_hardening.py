@@ -1,10 +1,10 @@
 """The churn service under attack and on real data (issue 21): a real `churn_serve` under uvicorn, raw sockets where an
 HTTP client would hide the problem (chunked and oversized bodies, huge or slow headers, duplicate headers, Host)."""
-import asyncio, concurrent.futures, json, os, shutil, socket, statistics, subprocess, sys, threading, time
+import asyncio, concurrent.futures, json, shutil, socket, statistics, subprocess, sys, threading, time
 from pathlib import Path
 from urllib.parse import urlparse
 import httpx, numpy as np, pandas as pd, pytest
-from conftest import ROOT, run
+from conftest import run
 from mirador_churn.data import atomic_write, generate_synthetic
 from mirador_churn.export import export_onnx, onnx_metadata
 from mirador_churn.features import FEATURES, ChurnConfig, build_features, build_training_table, default_cutoffs, time_split

@@ -1,8 +1,8 @@
 "churn_train in a subprocess: against a real `mlflow server`, with no server, killed half-way, twice at once, with secrets."
-import contextlib, hashlib, json, os, signal, socket, subprocess, sys, threading, time, urllib.request, uuid
+import hashlib, json, os, signal, socket, subprocess, sys, threading, time, uuid
 from pathlib import Path
 import numpy as np, onnxruntime as ort, pytest
-from conftest import run as _run, tool
+from conftest import free_port, run as _run, serve_mlflow, stop_group, tool
 
 FILES = sorted(['calibration.png', 'metrics.json', 'model.onnx', 'model_card.md', 'roc.png', 'training_curves.png'])
 FAST = ['--n-customers', '600', '--max-epochs', '40', '--quiet']   # a small shop: the whole command in seconds
@@ -12,41 +12,6 @@ def run(args, **kw): return _run(args, env={**ONE_THREAD, **(kw.pop('env', None)
 def sha(p): return hashlib.sha256(Path(p).read_bytes()).hexdigest()
 def listing(d): return sorted(p.name for p in Path(d).iterdir())
 def leftovers(parent, name): return sorted(p.name for p in Path(parent).iterdir() if p.name.startswith(f'.{name}'))
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
-
-@contextlib.contextmanager
-def serve_mlflow(d:Path):
-    "A real MLflow tracking server on 127.0.0.1: SQLite backend and artifact folder in `d`; stopped on exit"
-    port = free_port()
-    log = open(d / 'server.log', 'w')
-    proc = subprocess.Popen([tool('mlflow'), 'server', '--host', '127.0.0.1', '--port', str(port), '--workers', '1',
-                             '--backend-store-uri', f"sqlite:///{d}/mlflow.db", '--artifacts-destination', str(d / 'artifacts')],
-                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, 'MLFLOW_DISABLE_TELEMETRY': 'true'},
-                            start_new_session=True)   # its own process group: the server and its workers stop together
-    url, deadline = f'http://127.0.0.1:{port}', time.time() + 120
-    try:
-        while True:
-            try:
-                if urllib.request.urlopen(f'{url}/health', timeout=2).status == 200: break
-            except OSError: pass
-            if proc.poll() is not None or time.time() > deadline:
-                pytest.fail(f"mlflow server did not start:\n{(d / 'server.log').read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield url, proc
-    finally:
-        stop_group(proc)
-        log.close()
-
-def stop_group(proc, sig=signal.SIGTERM):
-    "Stop the server we started and its workers: `sig` to its process group, then SIGKILL if it lingers"
-    with contextlib.suppress(ProcessLookupError): os.killpg(proc.pid, sig)
-    try: proc.wait(20)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError): os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(20)
 
 @pytest.fixture(scope='module')
 def mlflow_server(tmp_path_factory):
