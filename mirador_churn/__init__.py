@@ -7,8 +7,8 @@ is quick and PyTorch is loaded only when a name that needs it is used (`train`, 
     ds = generate_synthetic(seed=42)
     scores = ChurnScorer.load('outputs/model.onnx').predict_proba(build_features(ds.customers, ds.orders))
 
-Pages: https://mirador.github.io/mirador_churn (one per module: data, features, model, export, scoring, tracking,
-pipeline, sql, monitor, serve, promote, cli).
+Pages: https://mirador.github.io/mirador_churn (one per module, in import order: core, data, features, scoring, model,
+export, drift, tracking, sql, spark, pipeline, monitor, insights, serve, promote, testing, cli).
 """
 __version__ = "0.1.0"
 
@@ -17,7 +17,7 @@ import importlib as _importlib
 _LAZY = {  # name: the modules that define it, the first one found wins
     'ChurnDataset': ('data',), 'generate_synthetic': ('data',), 'load_dataset': ('data',), 'save_dataset': ('data',),
     'validate_dataset': ('data',), 'dataset_checksum': ('data',), 'redact': ('data',),
-    'ChurnError': ('data',), 'DataError': ('data',), 'ConfigError': ('data',),
+    'ChurnError': ('core',), 'DataError': ('core',), 'ConfigError': ('core',), 'run_cli': ('core',),
     'ChurnConfig': ('features',), 'FEATURES': ('features',), 'build_features': ('features',),
     'build_training_table': ('features',), 'time_split': ('features',),
     'ChurnScorer': ('scoring',),

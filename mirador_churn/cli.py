@@ -14,11 +14,11 @@ from fastcore.script import call_parse
 
 from .core import ConfigError, run_cli
 from .data import (atomic_write, dataset_checksum, generate_synthetic, is_database_url, load_dataset,
-                                save_dataset)
+                                redact, save_dataset)
 from .features import FEATURES, SCORE_COLUMNS, ChurnConfig, build_features, data_end
 from .insights import CUSTOMER_TEXT, HISTORY_COLUMNS, HISTORY_RUNS, LIST_COLUMNS, history_folder, value_at_risk
 from .scoring import ChurnScorer
-from .spark import spark_facts, spark_features, spark_session, spark_write_scores
+from .spark import is_spark_url, spark_facts, spark_features, spark_session, spark_write_scores
 from .sql import Database, sql_features
 from .tracking import resolve_model
 
@@ -67,8 +67,8 @@ def churn_train(data_source:str='synthetic', # 'synthetic', a data folder (Parqu
                ):
     "Train a churn model from data to a registered ONNX model, and print a summary of the run"
     cfg = ChurnConfig(cutoff, horizon_days, gap_days, active_days)   # bad windows: one line before PyTorch loads
-    from mirador_churn.model import TrainConfig
-    from mirador_churn.pipeline import train
+    from mirador_churn.model import TrainConfig   # torch: only the command that trains loads it
+    from mirador_churn.pipeline import train   # torch, and the training pipeline
     import mlflow   # configures its loggers on import: its INFO lines (creating tables...) are not this summary's
     logging.getLogger('mlflow').setLevel(logging.WARNING)
     r = train(data_source, n_customers, seed, output, cfg, TrainConfig(max_epochs=max_epochs, min_auc=min_auc),
@@ -159,18 +159,29 @@ def _score_inputs(data:str, cfg:ChurnConfig)->tuple:
     cutoff = pd.Timestamp(cfg.cutoff) if cfg.cutoff is not None else data_end(ds.orders)
     return build_features(ds.customers, ds.orders, cutoff, ds.order_items, cfg), ds.customers, cutoff
 
+# %% ../nbs/10_cli.ipynb #c10lk001
+def _check_lake_output(output:str, # spark:DIR
+                       data:str, # the --data source
+                      ):
+    "ConfigError unless output is a local spark:DIR and data a spark: source (a remote folder is never overwritten)"
+    if not is_spark_url(output): raise ConfigError(f"--output {redact(output)}: expected spark:DIR, a folder")
+    if not is_spark_url(data): raise ConfigError(f"--output {redact(output)}: a spark: output needs --data spark:DIR")
+    if '://' in output:
+        raise ConfigError(f"--output {redact(output)}: churn_score writes a local or mounted folder; write a remote "
+                          "table with spark_write_table, which never replaces a folder it did not write")
+
 # %% ../nbs/10_cli.ipynb #fb8beeba
 @call_parse
 def churn_score(model:str='outputs/model.onnx', # an .onnx file, or models:/NAME@ALIAS or models:/NAME/VERSION
                 data:str='data', # folder of customers, orders (order_items): Parquet or CSV; a database URL; spark:DIR
-                output:str='scores.parquet', # the scores table to write: .parquet, .csv, or spark:DIR (with --data spark:DIR)
+                output:str='scores.parquet', # the scores table: .parquet or .csv; or spark:DIR, the SCORE_COLUMNS by Spark
                 cutoff:str=None, # when to score, e.g. 2025-12-31; default: the end of the data
                 tracking_uri:str=None, # MLflow tracking URI for models:/; default: MLFLOW_TRACKING_URI or here
                 history:int=HISTORY_RUNS, # runs kept in the NAME.history folder beside output (0: none)
                ):
     "Score every eligible customer in `data` with `model` and write the scores table to `output`"
     lake = output.startswith('spark:')            # the scores stay in the lake: Parquet written by the executors
-    if lake and not data.startswith('spark:'): raise ConfigError(f"--output {output}: a spark: output needs --data spark:DIR")
+    if lake: _check_lake_output(output, data)
     write = None if lake else _scores_writer(output)   # bad --output, --history or --cutoff: fail before any work
     if history < 0: raise ConfigError(f"--history {history}: expected 0 (no history) or more runs to keep")
     cfg = ChurnConfig(cutoff=cutoff)
@@ -180,8 +191,8 @@ def churn_score(model:str='outputs/model.onnx', # an .onnx file, or models:/NAME
     cfg = replace(cfg, **{k: windows[k] for k in ('horizon_days', 'gap_days', 'active_days') if k in windows})
     if lake:
         n = spark_write_scores(data, path, output, cfg)
-        print(f"scored {n['scored']:,} of {n['customers']:,} customers with model {n['model_version']} ({model}) -> "
-              f"{n['output']} (Parquet by cutoff date, written by the executors)")
+        print(f"scored {n['scored']:,} of {n['customers']:,} customers with model {n['model_version']} ({redact(model)}) -> "
+              f"{redact(n['output'])} (Parquet by cutoff date, written by the executors; SCORE_COLUMNS, no history)")
         return n
     features, customers, at = _score_inputs(data, cfg)
     version = str(scorer.metadata.get('model_version', 'unknown'))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from fastcore.basics import patch
 from fastcore.script import call_parse
 
@@ -274,9 +275,8 @@ def monitor(source, # a ChurnDataset or an open mirador_churn.sql.Database
 # %% ../nbs/06_monitor.ipynb #ff4f7f6c
 _LEVEL_COLOURS = {'stable': 'tab:green', 'watch': 'tab:orange', 'alert': 'tab:red', 'unknown': 'tab:gray'}
 
-def plot_drift(report:dict, title:str='')->'matplotlib.figure.Figure':
+def plot_drift(report:dict, title:str='')->Figure:
     "Score PSI over the series with the PSI levels, and every column's PSI at the current date"
-    from matplotlib.figure import Figure
     s, slo, cur = pd.DataFrame(report['series']), report['slo'], report['current']
     fig = Figure(figsize=(11, 3.8), layout='constrained'); ax = fig.subplots(1, 2, width_ratios=[3, 2])
     x = pd.to_datetime(s.date)
@@ -296,9 +296,8 @@ def plot_drift(report:dict, title:str='')->'matplotlib.figure.Figure':
     return fig
 
 # %% ../nbs/06_monitor.ipynb #b46b9293
-def plot_health(report:dict, title:str='')->'matplotlib.figure.Figure':
+def plot_health(report:dict, title:str='')->Figure:
     "Estimated ROC AUC and churn rate over the series, and estimate beside truth for the labelled cohorts"
-    from matplotlib.figure import Figure
     s, c, slo = pd.DataFrame(report['series']), pd.DataFrame(report['cohorts']), report['slo']
     fig = Figure(figsize=(11, 3.8), layout='constrained'); ax = fig.subplots(1, 2)
     w = report['label_windows']

@@ -18,8 +18,8 @@ from .data import (atomic_write, dataset_checksum, generate_synthetic, sha256_fi
                                 load_dataset, redact)
 from .features import (FEATURES, FEATURE_DEFINITIONS, ChurnConfig, build_training_table, data_end,
                                     default_cutoffs, time_split)
-from .model import (BASELINE_ROWS, TrainConfig, auc_verdict, check_gate, compare_models, evaluate,
-                                 fit_baselines, lift_verdict, param_count, plot_calibration, plot_roc,
+from .model import (BASELINE_ROWS, ChurnEnsemble, TrainConfig, auc_verdict, check_gate, compare_models,
+                                 evaluate, fit_baselines, lift_verdict, param_count, plot_calibration, plot_roc,
                                  plot_training_curves, predict_proba, train_model)
 from .drift import reference_profile
 from .export import export_onnx, onnx_metadata
@@ -465,9 +465,10 @@ def _card_features()->str:
     return f"## Features\n| feature | version | definition |\n|---|---|---|\n{rows}"
 
 # %% ../nbs/05b_pipeline.ipynb #7c4e4dcb
-def architecture(model, # a ChurnMLP
+def architecture(model, # a ChurnMLP, or a ChurnEnsemble of them
                 )->str:
     "The layer widths of model and its trainable parameters, e.g. 8 → 16 → 16 → 1 (433 parameters)"
+    if isinstance(model, ChurnEnsemble): return f"{len(model.members)} × {architecture(model.members[0])}"
     layers = [m for m in model.net if hasattr(m, 'out_features')]
     widths = [layers[0].in_features, *(m.out_features for m in layers)]
     return f"{' → '.join(map(str, widths))} ({param_count(model):,} parameters)"

@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_promote.ipynb #p0031afae041
 from __future__ import annotations
-import json, sys
+import json, logging, os, sys
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 from fastcore.script import call_parse
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from .core import ChurnError, run_cli
 from .data import ChurnDataset, atomic_write, is_database_url, load_dataset, redact, sha256_file
@@ -93,7 +93,6 @@ def cohort_metrics(path, # an .onnx file honouring the contract
                    cohort:pd.DataFrame, # from evaluation_cohort
                   )->dict:
     "ROC AUC and Brier score of the model at `path` on `cohort`"
-    from sklearn.metrics import brier_score_loss, roc_auc_score
     y = cohort.churned.to_numpy()
     if len(np.unique(y)) < 2:
         at = cohort.cutoff.iloc[0].date() if len(cohort) else '?'
@@ -166,8 +165,8 @@ class Registry:
     def __init__(self, uri:str|None=None, # tracking/registry URI; None: MLFLOW_TRACKING_URI or MLflow's default
                  name:str='mirador-churn', # registered model name
                 ):
-        import mlflow
-        from mlflow import MlflowClient
+        import mlflow   # mlflow: optional heavy dependency, loaded only when tracking
+        from mlflow import MlflowClient   # mlflow: optional heavy dependency, loaded only when tracking
         self.uri, self.name = uri or mlflow.get_tracking_uri(), name
         self.client = MlflowClient(self.uri, self.uri)
 
@@ -262,7 +261,7 @@ def configmap_manifest(promotion:dict, name:str=CONFIGMAP_NAME)->dict:
 # %% ../nbs/08_promote.ipynb #p0261ba1e4a9
 def _yaml(manifest:dict)->str:
     "`manifest` as YAML, multi-line strings as literal blocks"
-    import yaml
+    import yaml   # pyyaml: a development dependency, needed only to write the manifest
     class Dumper(yaml.SafeDumper): pass
     literal = lambda d, s: d.represent_scalar('tag:yaml.org,2002:str', s, style='|' if '\n' in s else None)
     Dumper.add_representer(str, literal)
@@ -490,7 +489,6 @@ def churn_promote(data:str=None, # data folder, duckdb:// or postgresql:// URL: 
                   max_churn_rate_gap:float=SLO.max_churn_rate_gap, # largest realized - estimated rate, latest cohort
                  ):
     "Promote the candidate model to champion on evidence, or roll back to the previous champion; write the ConfigMap"
-    import logging, os
     os.environ.setdefault('MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR', 'false')
     for name in ('mlflow', 'alembic'): logging.getLogger(name).setLevel(logging.WARNING)
     if rollback:

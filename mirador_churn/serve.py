@@ -15,12 +15,16 @@ import anyio, h11
 import numpy as np
 import pandas as pd
 from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from fastcore.basics import patch
 from fastcore.script import call_parse
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError   # its message reaches an MCP client; other errors read as crashes
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from pydantic import Strict, WithJsonSchema
+import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .core import ChurnError, run_cli
@@ -214,7 +218,7 @@ def _resolve_registry(uri:str, tracking_uri:str|None=None)->Path:
 # %% ../nbs/07_serve.ipynb #0acd2494
 def _download_onnx(artifact_uri:str, tracking_uri:str|None)->Path:
     "The ONNX file at MLflow `artifact_uri` (a file, or a folder holding exactly one `.onnx`), downloaded"
-    import mlflow.artifacts
+    import mlflow.artifacts   # mlflow: optional heavy dependency, loaded only when tracking
     p = Path(mlflow.artifacts.download_artifacts(artifact_uri=artifact_uri,
                                                  tracking_uri=tracking_uri or os.environ.get('MLFLOW_TRACKING_URI')))
     if p.is_file(): return p
@@ -814,7 +818,6 @@ _DOCS = {'predict': {200: _J({'type': 'object', 'required': ['model_version', 'p
 def _openapi(app:FastAPI, names, max_rows:int):
     "The app's OpenAPI document, with what FastAPI cannot infer: bodies, refusals, the key scheme, the metrics format"
     if app.openapi_schema: return app.openapi_schema
-    from fastapi.openapi.utils import get_openapi
     doc = get_openapi(title=app.title, version=app.version, routes=app.routes, description=app.description)
     doc.setdefault('components',
                    {})['securitySchemes'] = {'ApiKey': {'type': 'apiKey', 'in': 'header', 'name': 'X-API-Key'}}
@@ -967,9 +970,7 @@ class ChurnPrediction(TypedDict):
 # %% ../nbs/07_serve.ipynb #0b639f9c
 def churn_mcp(state:ChurnState, metrics:ServiceMetrics|None=None, max_rows:int=10_000):
     "An MCP server with the tools `predict_churn`, `customer_churn_risk` and `at_risk_customers` on `state`"
-    from mcp.server.mcpserver import MCPServer
     # its message reaches the client; other errors are hidden as crashes
-    from mcp.server.mcpserver.exceptions import ToolError
     metrics, names = metrics or ServiceMetrics(), state.scorer.feature_names
     mcp = MCPServer('mirador-churn',
                     instructions='Churn risk of shop customers: score feature rows, or look up a scored customer.')
@@ -1110,7 +1111,6 @@ def churn_serve(model:str='outputs/model.onnx', # an .onnx file, models:/NAME@AL
         state = ChurnState(model, scores, monitor, api_keys=[], tracking_uri=tracking_uri, poll_every=poll_every)
         state.start_watching()
         return churn_mcp(state, max_rows=max_rows).run('stdio')
-    import uvicorn
     app = create_app(model, scores, monitor, None, api_keys_file, max_rows, int(max_body_mb * (1 << 20)), host,
                      body_timeout,
                      auth_failures, tracking_uri=tracking_uri, poll_every=poll_every)

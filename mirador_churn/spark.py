@@ -87,7 +87,7 @@ def spark_session(master:str|None=None, # default: spark_master()
                   app_name:str='mirador-churn', # the application name the cluster shows
                  ):
     "The active SparkSession, or a new quiet one on `master`"
-    with _quiet(): from pyspark.sql import SparkSession
+    with _quiet(): from pyspark.sql import SparkSession   # pyspark: optional, loaded only for a Spark source
     master = master or spark_master()
     b = SparkSession.builder.appName(app_name)
     if master:
@@ -111,7 +111,7 @@ def spark_session(master:str|None=None, # default: spark_master()
 # %% ../nbs/05a_spark.ipynb #05b3e14f
 def _as_time(df, col:str):
     "`df` with the column `col` as TIMESTAMP_NTZ, from nanoseconds since 1970 if Spark read it as an integer"
-    from pyspark.sql import functions as F
+    from pyspark.sql import functions as F   # pyspark: optional, loaded only for a Spark source
     if col not in df.columns or dict(df.dtypes)[col] != 'bigint': return df
     return df.withColumn(col, F.expr(f"timestampadd(MICROSECOND, div({col}, 1000), TIMESTAMP_NTZ '1970-01-01 00:00:00')"))
 
@@ -377,7 +377,7 @@ def spark_scores(features, # a Spark DataFrame with the model's feature columns
                  keep:list|None=None, # columns to carry along; default: every column that is not a feature
                 ):
     "A Spark DataFrame of `keep` and `churn_probability`, scored by `ChurnScorer` on the executors"
-    from pyspark.sql.types import FloatType, StructField, StructType
+    from pyspark.sql.types import FloatType, StructField, StructType   # pyspark: optional
     scorer, data = ChurnScorer.load(model), Path(model).read_bytes()   # refuse a bad model here, not on an executor
     missing = [f for f in scorer.feature_names if f not in features.columns]
     if missing: raise DatabaseError(f"the Spark DataFrame lacks the feature columns {', '.join(missing)}")
@@ -393,7 +393,7 @@ def spark_write_table(frame, # a Spark DataFrame: spark_training_frame, spark_fe
                       replace:bool=False, # replace a folder this function wrote before (it holds _SUCCESS)
                      )->str:
     "Write `frame` as Parquet partitioned by `cutoff_date` (from `cutoff`), by the executors; return the path"
-    from pyspark.sql import functions as F
+    from pyspark.sql import functions as F   # pyspark: optional, loaded only for a Spark source
     path = path[len(SPARK_PREFIX):] if is_spark_url(path) else str(path)
     local = None if '://' in path else Path(path)
     if local is not None and local.exists() and (not local.is_dir() or any(local.iterdir())):   # not new, not empty
@@ -421,7 +421,7 @@ def spark_training_sample(url_or_session, # spark:PATH or a SparkSession with th
                           seed:int=0, # which rows a sample keeps
                          )->tuple[pd.DataFrame, dict]:
     "The training table, or a sample of at most `max_rows` of it at one rate per (cutoff, label); and the counts"
-    from pyspark import StorageLevel
+    from pyspark import StorageLevel   # pyspark: optional, loaded only for a Spark source
     if max_rows < 1: raise ConfigError(f"max_rows must be positive, got {max_rows!r}")
     where, frame = _where(url_or_session), spark_training_frame(url_or_session, cfg, cutoffs)
     frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
@@ -441,7 +441,7 @@ def spark_write_scores(data, # spark:PATH or a SparkSession with the tables regi
                        cfg:ChurnConfig|None=None, # cfg.cutoff (default: the end of the data) and active_days
                       )->dict:
     "Score every eligible customer on the executors and write `churn_score`'s table as Parquet; return the counts"
-    from pyspark.sql import functions as F
+    from pyspark.sql import functions as F   # pyspark: optional, loaded only for a Spark source
     frame = spark_feature_frame(data, None, cfg)
     version = str(ChurnScorer.load(model).metadata.get('model_version', 'unknown'))
     emails = frame.sparkSession.sql("SELECT customer_id, nullif(trim(CAST(email AS STRING)), '') AS email "

@@ -187,7 +187,7 @@ class Database:
 @patch
 def _connect_duckdb(self:Database, create:bool):
     "A DuckDB connection: in memory, or to the file of the URL"
-    import duckdb
+    import duckdb   # duckdb: loaded only for a duckdb:// source
     path = self.url.split('://', 1)[1][1:] or ':memory:'
     if path == ':memory:': return duckdb.connect(':memory:')
     if not create and not Path(path).is_file():
@@ -198,7 +198,7 @@ def _connect_duckdb(self:Database, create:bool):
 @patch
 def _connect_postgres(self:Database, connect_timeout:int):
     "A psycopg connection in autocommit mode"
-    import psycopg
+    import psycopg   # psycopg: loaded only for a postgresql:// source
     return psycopg.connect(self.url, connect_timeout=connect_timeout, autocommit=True)
 
 # %% ../nbs/05_sql.ipynb #6d895e0f

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_tracking.ipynb #2b898174
 from __future__ import annotations
-import contextlib, hashlib, io, os, re, shutil, socket, tempfile, time
+import contextlib, hashlib, io, os, re, shutil, socket, tempfile, time, urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -58,7 +58,7 @@ class Tracker:
                  artifact_location:str|None=None, # for a new experiment; None: the store's default
                  enabled:bool=True, # False: track nothing, silently
                 ):
-        import mlflow
+        import mlflow   # mlflow: optional heavy dependency, loaded only when tracking
         self.uri = uri or mlflow.get_tracking_uri()
         self.experiment, self.artifact_location, self.enabled = experiment, artifact_location, enabled
         self.problem, self.run_id, self.seconds = None, None, 0.0
@@ -89,7 +89,6 @@ def store_problem(uri:str, # a tracking or registry URI
     "Why the MLflow store at uri cannot be used (unreachable, or a folder that cannot be written), or None"
     u = urlsplit(uri)
     if u.scheme in ('http', 'https'):
-        import urllib.request
         base = f"{u.scheme}://{u.hostname}{f':{u.port}' if u.port else ''}{u.path.rstrip('/')}"
         try: urllib.request.urlopen(f"{base}/health", timeout=timeout).close()
         except Exception as e: return f"{redact(uri)} is unreachable ({one_line(e, 160)})"
@@ -116,7 +115,7 @@ def check(self:Tracker, timeout:float=3)->bool:
 @patch
 def client(self:Tracker):
     "An `MlflowClient` on this tracker's store, for tracking and the registry"
-    from mlflow import MlflowClient
+    from mlflow import MlflowClient   # mlflow: optional heavy dependency, loaded only when tracking
     return MlflowClient(self.uri, self.uri)
 
 # %% ../nbs/04_tracking.ipynb #752f3230
@@ -127,7 +126,7 @@ def start(self:Tracker, params:dict, # logged as params; None values are left ou
          )->str|None:
     "Open a run with `params`; return its id, or None if tracking is off"
     def _start():
-        from mlflow.entities import Param
+        from mlflow.entities import Param   # mlflow: optional heavy dependency, loaded only when tracking
         c = self.client()
         exp = c.get_experiment_by_name(self.experiment)
         eid = (exp.experiment_id if exp
@@ -143,7 +142,7 @@ def start(self:Tracker, params:dict, # logged as params; None values are left ou
 @patch
 def log_metrics(self:Tracker, metrics:dict, step:int=0):
     "Log a dict of metrics at `step`; non-finite values and None are left out"
-    from mlflow.entities import Metric
+    from mlflow.entities import Metric   # mlflow: optional heavy dependency, loaded only when tracking
     now = int(time.time() * 1000)
     ms = [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None and np.isfinite(v)]
     self._call('logging metrics', lambda: self.client().log_batch(self.run_id, metrics=ms))
@@ -153,7 +152,7 @@ def log_metrics(self:Tracker, metrics:dict, step:int=0):
 def log_history(self:Tracker, history:pd.DataFrame, # one row per epoch: epoch and metric columns
                 columns=('train_loss', 'valid_loss', 'valid_auc')):
     "Log per-epoch curves, the epoch as the step, in batches of 900 values"
-    from mlflow.entities import Metric
+    from mlflow.entities import Metric   # mlflow: optional heavy dependency, loaded only when tracking
     now = int(time.time() * 1000)
     ms = [Metric(k, float(getattr(r, k)), now, int(r.epoch)) for r in history.itertuples() for k in columns]
     for i in range(0, len(ms), 900):
@@ -186,7 +185,7 @@ _URI_VARS = ('MLFLOW_TRACKING_URI', 'MLFLOW_REGISTRY_URI')   # MLflow's setters 
 @contextlib.contextmanager
 def _global_uris(uri:str):
     "Point MLflow's fluent API (tracking and registry) at `uri` for the block, then put back what was set before"
-    import mlflow
+    import mlflow   # mlflow: optional heavy dependency, loaded only when tracking
     env = {k: os.environ.get(k) for k in _URI_VARS}
     prev = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None, env['MLFLOW_REGISTRY_URI']
     mlflow.set_tracking_uri(uri); mlflow.set_registry_uri(uri)
@@ -205,8 +204,8 @@ def log_onnx(self:Tracker, onnx_path, # the exported model
             )->str|None:
     "Log the ONNX file with MLflow's ONNX flavour under this run; return the model URI"
     def _log():
-        import mlflow, mlflow.onnx, onnx
-        from mlflow.models import infer_signature
+        import mlflow, mlflow.onnx, onnx   # mlflow: optional heavy dependency, loaded only when tracking
+        from mlflow.models import infer_signature   # mlflow: optional heavy dependency, loaded only when tracking
         sig = infer_signature(X_example, ChurnScorer.load(onnx_path).predict_proba(X_example))
         with _global_uris(self.uri), mlflow.start_run(run_id=self.run_id):
             info = mlflow.onnx.log_model(onnx.load(str(onnx_path)), name='model', signature=sig,
@@ -222,7 +221,7 @@ def alias_version(client, # an MlflowClient
                   alias:str, # champion, candidate, previous...
                  ):
     "The model version name@alias, or None when there is no such alias (any other error is raised)"
-    from mlflow.exceptions import MlflowException
+    from mlflow.exceptions import MlflowException   # mlflow: optional heavy dependency, loaded only when tracking
     try: return client.get_model_version_by_alias(name, alias)
     except MlflowException as e:
         if 'not found' in str(e).lower() or 'does not exist' in str(e).lower(): return None
@@ -249,7 +248,7 @@ def register(self:Tracker, model_uri:str, # from Tracker.log_onnx
             )->dict|None:
     "Register `model_uri` as a new version of `name` and alias it `candidate` (never `champion`); report the champion"
     def _register():
-        import mlflow
+        import mlflow   # mlflow: optional heavy dependency, loaded only when tracking
         c = self.client()
         with _global_uris(self.uri): mv = mlflow.register_model(model_uri, name, await_registration_for=30, tags=tags)
         c.update_registered_model(name, description=MODEL_DESCRIPTION)
@@ -269,7 +268,7 @@ def _cache_root()->Path:
 # %% ../nbs/04_tracking.ipynb #a8c49fb9
 def _lookup(uri:str, tracking_uri:str):
     "The model version a `models:/` URI names"
-    from mlflow import MlflowClient
+    from mlflow import MlflowClient   # mlflow: optional heavy dependency, loaded only when tracking
     ref, c = uri[len('models:/'):], MlflowClient(tracking_uri, tracking_uri)
     if '@' in ref: return c.get_model_version_by_alias(*ref.split('@', 1))
     name, _, version = ref.rpartition('/')
@@ -285,7 +284,7 @@ def resolve_model(uri:str, # a local .onnx path, models:/NAME@ALIAS or models:/N
     if not str(uri).startswith('models:/'):
         if not Path(uri).is_file(): raise ConfigError(f"{uri}: no such model file")
         return Path(uri)
-    import mlflow, mlflow.artifacts
+    import mlflow, mlflow.artifacts   # mlflow: optional heavy dependency, loaded only when tracking
     store = tracking_uri or mlflow.get_tracking_uri()
     try:
         with bounded_http(): mv = _lookup(uri, store)
@@ -300,7 +299,7 @@ def resolve_model(uri:str, # a local .onnx path, models:/NAME@ALIAS or models:/N
 # %% ../nbs/04_tracking.ipynb #a336af96
 def _download(uri, mv, store:str, dest:Path, want:str|None)->Path:
     "Download version `mv` into the cache folder `dest` (replaced as a whole) and return its one `.onnx` file"
-    import mlflow.artifacts
+    import mlflow.artifacts   # mlflow: optional heavy dependency, loaded only when tracking
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f'.{dest.name}-'))
     try:

@@ -135,6 +135,13 @@ def test_the_top_level_api_is_lazy():
     r = run([sys.executable, '-c', 'import mirador_churn as m; m.no_such_name'], check=False)
     assert r.returncode == 1 and "has no attribute 'no_such_name'" in r.stderr
 
+def test_every_top_level_name_resolves():
+    "Each name of __all__ comes from the module the table names, so `from mirador_churn import *` works"
+    code = ("import mirador_churn as m, importlib; from mirador_churn import *; "
+            "bad = [n for n in m.__all__ if getattr(m, n) is not getattr(importlib.import_module('mirador_churn.' + m._LAZY[n][0]), n, None)"
+            " and getattr(m, n) is not getattr(importlib.import_module('mirador_churn.' + m._LAZY[n][-1]), n, None)]; print(bad)")
+    assert run([sys.executable, '-c', code]).stdout == '[]\n'
+
 @pytest.fixture(scope='module')
 def registry(trained, tmp_path_factory):
     "A local MLflow store with two registered versions: 1 is @champion, 2 is @candidate"
@@ -191,8 +198,8 @@ def test_churn_score_on_spark(trained, tmp_path):
     assert r.stdout.splitlines()[0].startswith(f"scored {len(local):,} of {len(ds.customers):,} customers at 2025-06-30")
 
 def test_churn_score_writes_the_lake_on_spark(trained, tmp_path):
-    "`--output spark:DIR`: the executors write the scores table as Parquet, the same scores as the file path; a spark:"
-    "output needs a spark: source (exit 2, one line)"
+    """`--output spark:DIR`: the executors write the scores table as Parquet, the same as the file path's first columns;
+    a spark: output needs a spark: source and a local folder (exit 2, one line each)"""
     import os, shutil
     if not shutil.which('java'):
         if os.environ.get('CI'): pytest.fail('java is missing: .ci/system.sh must install a JRE', pytrace=False)
@@ -204,9 +211,16 @@ def test_churn_score_writes_the_lake_on_spark(trained, tmp_path):
     score(path, d / 'data', tmp_path / 'p.parquet', '--cutoff', '2025-06-30')
     lake = pd.read_parquet(tmp_path / 'lake').sort_values('customer_id', ignore_index=True)
     local = pd.read_parquet(tmp_path / 'p.parquet')
-    assert lake.customer_id.tolist() == local.customer_id.tolist() and lake.model_version.nunique() == 1
+    assert lake.customer_id.tolist() == local.customer_id.tolist()
+    assert [c for c in lake.columns if c != 'cutoff_date'] == COLUMNS[:len(lake.columns) - 1]   # SCORE_COLUMNS, in order
+    assert (lake.model_version == local.model_version).all() and (lake.email.fillna('') == local.email.fillna('')).all()
     assert np.abs(lake.churn_probability.to_numpy() - local.churn_probability.to_numpy()).max() <= 1e-5
+    feats = [c for c in lake.columns if c in FEATURES]
+    assert len(feats) == 8 and np.abs(lake[feats].to_numpy() - local[feats].to_numpy()).max() <= 1e-3
     assert 'written by the executors' in r.stdout and f"scored {len(local):,} of {len(ds.customers):,}" in r.stdout
     bad = run([tool('churn_score'), '--model', str(path), '--data', str(d / 'data'), '--output', f'spark:{tmp_path / "x"}'],
               check=False)
     assert bad.returncode == 2 and bad.stderr == f"churn_score: error: --output spark:{tmp_path / 'x'}: a spark: output needs --data spark:DIR\n"
+    for out in ('spark:', 'spark:s3a://bucket/scores/'):   # no folder; a remote folder, which could hold anything
+        bad = run([tool('churn_score'), '--model', str(path), '--data', f'spark:{d / "data"}', '--output', out], check=False)
+        assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1 and bad.stderr.startswith('churn_score: error: --output'), bad.stderr
