@@ -120,10 +120,11 @@ def test_churn_score_errors_are_one_line_and_write_nothing(trained, tmp_path):
         assert sorted(p.name for p in tmp_path.iterdir()) == ['bad.onnx'], 'nothing may be written on an error'
 
 def test_the_scoring_modules_do_not_import_torch():
-    "A scoring host needs no PyTorch: the command's module, ChurnScorer's and the package's top level"
+    "A scoring host needs no PyTorch, MLflow, Spark or SQL driver: the command's module, ChurnScorer's and the top level"
     for code in ["import mirador_churn.cli", "import mirador_churn.scoring",
                  "import mirador_churn as m; m.ChurnScorer, m.build_features, m.load_dataset, m.generate_synthetic"]:
-        check = f"{code}; import sys; print(sorted(n for n in ('torch', 'mirador_churn.sql', 'psycopg') if n in sys.modules))"
+        heavy = ('torch', 'mlflow', 'pyspark', 'duckdb', 'psycopg')
+        check = f"{code}; import sys; print(sorted(n for n in {heavy} if n in sys.modules))"
         assert run([sys.executable, '-c', check]).stdout == '[]\n', code
 
 def test_the_top_level_api_is_lazy():
