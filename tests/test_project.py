@@ -188,7 +188,7 @@ def _capability()->str:
 # (ATEN_CPU_CAPABILITY=default, on every CPU) and, where PyTorch uses MKL, MKL's AVX2 code path (MKL_CBWR=AVX2, what an
 # AVX2 machine runs; ignored without MKL), so that committed outputs that hold only on one set of kernels fail here.
 # That pair found 06_monitor's figures moving in their third decimal when it trained for 60 epochs.
-_TORCH = re.compile(r'\b(\w*_)?train(_\w+)?\(|\b(fit_baselines|export_onnx|ChurnMLP)\(')   # train, churn_train, train_model...
+_TORCH = re.compile(r'\b(\w*_)?train(_\w+)?\(|\b(fit_baselines|export_onnx|ChurnMLP|small_model)\(')   # train, churn_train, train_model...
 TORCH_NBS = [nb for nb in NBS if _TORCH.search(nb.read_text())]
 RUNS = [(nb, None) for nb in NBS] + [(nb, 'default') for nb in TORCH_NBS]
 
