@@ -5,7 +5,7 @@ The baseline holds, per benchmark and data size, the seconds of each stage of a 
 fails loudly (exit status 1, every slow stage named) when a stage takes more than `FACTOR` times its committed figure.
 Sizes without a committed figure (the few-second runs CI makes) are not compared: their times are mostly start-up.
 """
-import json, os, sys, threading, time
+import json, os, subprocess, sys, threading, time
 from pathlib import Path
 
 BASELINE = Path(__file__).with_name('baseline.json')
@@ -32,6 +32,26 @@ class Stage:
         self.peak = max(self.peak, rss_bytes())
         self.results.append(dict(stage=self.name, seconds=round(self.seconds, 3), peak_rss_gb=round(self.peak / 2**30, 3),
                                  **self.extra))
+
+def run_peak(cmd:list, every:float=0.05, **kwargs)->tuple:
+    """Run `cmd` to its end; return the CompletedProcess (text output captured) and the peak RSS of its process.
+
+    The peak is the kernel's high-water mark of the child's own memory (VmHWM), read every `every` seconds while it runs.
+    `getrusage(RUSAGE_CHILDREN)` cannot give it: Linux carries the parent's high-water mark into a child it spawns, so
+    a benchmark that held 4.2 GB itself reported 4.2 GB for any child."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+    peak = [0]
+    def sample():
+        while p.poll() is None:
+            try:
+                with open(f'/proc/{p.pid}/status') as f:
+                    kb = next((int(l.split()[1]) for l in f if l.startswith('VmHWM:')), 0)
+                peak[0] = max(peak[0], kb * 1024)
+            except OSError: pass   # it has just ended
+            time.sleep(every)
+    t = threading.Thread(target=sample, daemon=True); t.start()
+    out, err = p.communicate(); t.join()
+    return subprocess.CompletedProcess(cmd, p.returncode, out, err), peak[0]
 
 def size_key(customers:int, orders:int)->str: return f"{customers}x{orders}"
 

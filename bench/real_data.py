@@ -5,7 +5,7 @@ SLO verdict, and NannyML's CBPE on the same cohorts (optional, in another Python
 
 CDNOW (23,570 customers, 69,659 orders, 1997-01-01 to 1998-06-30) is read from the CDNOW_master.txt that the `lifetimes`
 package ships, written as CSV and loaded through the user-data path (`load_dataset`), as a data scientist would."""
-import argparse, importlib.util, os, subprocess, sys, tempfile, time
+import argparse, atexit, importlib.util, os, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
 
 import numpy as np, pandas as pd
@@ -55,7 +55,8 @@ def main():
     ap.add_argument('--epochs', type=int, default=60); ap.add_argument('--nannyml', default=None)
     a = ap.parse_args()
     set_threads(1)
-    work = Path(tempfile.mkdtemp())
+    work = Path(tempfile.mkdtemp(prefix='mirador-bench-'))
+    atexit.register(shutil.rmtree, work, True)   # the trainings' folders and registry, whatever the exit
     data = cdnow_folder(work / 'cdnow'); ds = load_dataset(data)
     t0 = time.perf_counter()
     tcfg = TrainConfig(max_epochs=a.epochs, patience=15)

@@ -15,7 +15,7 @@ figure fails the run with exit status 1; `--write-baseline` makes this run's fig
 The load average is printed beside the figures: the machine is shared, and a loaded one is not the quiet one the
 targets assume.
 """
-import argparse, gc, json, os, platform, re, resource, subprocess, sys, tempfile, time
+import argparse, atexit, gc, json, os, platform, re, shutil, sys, tempfile, time
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ from mirador_churn.sql import Database, feature_sql, training_dtypes
 from mirador_churn.testing import assert_same_table
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import Stage, check_baseline, fail_if_slow, load_average, size_key, write_baseline
+from _common import Stage, check_baseline, fail_if_slow, load_average, run_peak, size_key, write_baseline
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -52,7 +52,8 @@ def main():
     load_at_start = load_average()
     print(f"load average (1, 5, 15 min) at the start: {load_at_start} on {os.cpu_count()} cores", flush=True)
 
-    tmp = Path(tempfile.mkdtemp())
+    tmp = Path(tempfile.mkdtemp(prefix='mirador-bench-'))
+    atexit.register(shutil.rmtree, tmp, True)   # the shop's Parquet files (300 MB at 1M), whatever the exit
     with Stage(results, 'generate synthetic data', rows=a.orders):
         ds = generate_synthetic(a.customers, a.orders, seed=42)
     with Stage(results, 'save_dataset (Parquet)'):
@@ -115,10 +116,9 @@ def main():
     cmd = [*profiler, str(Path(sys.executable).parent / 'churn_train'), '--data-source', str(tmp / 'data'), '--output', str(tmp / 'train'),
            '--tracking-uri', f'sqlite:///{tmp}/mlflow.db', '--quiet'] + (['--max-epochs', str(a.train_max_epochs)] if a.train_max_epochs else [])
     t0 = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp, env=env)
+    r, child_peak = run_peak(cmd, cwd=tmp, env=env)   # the peak of churn_train's own process
     train_s = time.perf_counter() - t0
     if r.returncode: sys.exit(f"churn_train failed:\n{r.stderr[-3000:]}")
-    child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024   # kB on Linux
     results.append(dict(stage=f'churn_train --data-source (Parquet), {a.customers:,} customers, {a.orders:,} orders', seconds=round(train_s, 3),
                         peak_rss_gb=round(child_peak / 2**30, 3), note=r.stdout.strip().splitlines()[-1][:120]))
     whole = results[-1]

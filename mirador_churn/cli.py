@@ -13,13 +13,13 @@ import pandas as pd
 from fastcore.script import call_parse
 
 from .core import ConfigError, run_cli
-from .data import (atomic_write, dataset_checksum, generate_synthetic, is_database_url, load_dataset,
-                                redact, save_dataset)
-from .features import FEATURES, SCORE_COLUMNS, ChurnConfig, build_features, data_end
-from .insights import CUSTOMER_TEXT, HISTORY_COLUMNS, HISTORY_RUNS, LIST_COLUMNS, history_folder, value_at_risk
+from .data import atomic_write, dataset_checksum, generate_synthetic, redact, save_dataset
+from .features import FEATURES, SCORE_COLUMNS, ChurnConfig
+from .insights import (CUSTOMER_TEXT, HISTORY_COLUMNS, HISTORY_RUNS, LIST_COLUMNS, history_folder,
+                                    value_at_risk)
 from .scoring import ChurnScorer
-from .spark import is_spark_url, spark_facts, spark_features, spark_session, spark_write_scores
-from .sql import Database, sql_features
+from .source import open_source
+from .spark import is_spark_url, spark_write_scores
 from .tracking import resolve_model
 
 # %% auto #0
@@ -47,7 +47,7 @@ def seed_data_main():
 
 # %% ../nbs/10_cli.ipynb #b9a1b3ae
 @call_parse
-def churn_train(data_source:str='synthetic', # 'synthetic', a data folder (Parquet or CSV), or a database URL
+def churn_train(data_source:str='synthetic', # 'synthetic', a data folder (Parquet, CSV), a database URL or spark:PATH
                 n_customers:int=1000, # synthetic shop size (orders: 10 per customer)
                 seed:int=42, # synthetic data and training seed
                 output:str='outputs', # folder for model.onnx, metrics.json, model_card.md and the plots
@@ -104,7 +104,8 @@ def scores_table(features:pd.DataFrame, # customer_id, cutoff and the 8 FEATURES
     table = pd.concat([table, features[list(FEATURES)].reset_index(drop=True).astype(np.float32)], axis=1)
     table = table.assign(**{c: _customer_text(customers, c, ids) for c in CUSTOMER_TEXT},
                          revenue_365d=table.total_revenue_365d,
-                         value_at_risk=value_at_risk(table.churn_probability, table.total_revenue_365d).astype(np.float32))
+                         value_at_risk=value_at_risk(table.churn_probability,
+                                                     table.total_revenue_365d).astype(np.float32))
     return table.sort_values('customer_id', ignore_index=True)
 
 # %% ../nbs/10_cli.ipynb #b1c0a008
@@ -127,7 +128,8 @@ def write_history(table:pd.DataFrame, # the scores table of this run
     "Keep this run (HISTORY_COLUMNS only) in the history of `output`, atomically; delete the oldest beyond `keep`"
     if keep <= 0 or not len(table): return None
     folder = history_folder(output); folder.mkdir(exist_ok=True)
-    at, version = pd.Timestamp(table.cutoff.iloc[0]), re.sub(r'[^A-Za-z0-9._-]+', '_', str(table.model_version.iloc[0]))[:64]
+    at = pd.Timestamp(table.cutoff.iloc[0])
+    version = re.sub(r'[^A-Za-z0-9._-]+', '_', str(table.model_version.iloc[0]))[:64]
     path = atomic_write(folder / f'{at:%Y-%m-%dT%H%M%S}_{version}.parquet',
                         lambda tmp: table[list(HISTORY_COLUMNS)].to_parquet(tmp, index=False))
     for old in sorted(folder.glob('*.parquet'))[:-keep]: old.unlink()
@@ -143,21 +145,10 @@ def _not_scored(customers:pd.DataFrame, features:pd.DataFrame, cutoff:pd.Timesta
 
 # %% ../nbs/10_cli.ipynb #b1c0a013
 def _score_inputs(data:str, cfg:ChurnConfig)->tuple:
-    "Features of the eligible customers, the customers (id, email, signup) and the cutoff, from a folder, URL or spark:"
-    if data.startswith('spark:'):
-        features = spark_features(data, cfg.cutoff, cfg)   # registers the tables as views of the session
-        customers = spark_session().sql("SELECT * FROM customers").toArrow().to_pandas()   # name, channel, city if there
-        cutoff = pd.Timestamp(cfg.cutoff) if cfg.cutoff is not None else spark_facts(data)['end']
-        return features, customers, cutoff
-    if is_database_url(data):
-        with Database(data) as db:
-            features = sql_features(db, cfg.cutoff, cfg)
-            customers = db.query("SELECT * FROM customers")   # with name, channel, city when the table has them
-            cutoff = pd.Timestamp(cfg.cutoff) if cfg.cutoff is not None else db.bounds()[1]
-        return features, customers, cutoff
-    ds = load_dataset(data)
-    cutoff = pd.Timestamp(cfg.cutoff) if cfg.cutoff is not None else data_end(ds.orders)
-    return build_features(ds.customers, ds.orders, cutoff, ds.order_items, cfg), ds.customers, cutoff
+    "Features of the eligible customers, the customers (id, email, signup...) and the cutoff, from any source"
+    with open_source(data) as source:
+        cutoff = pd.Timestamp(cfg.cutoff) if cfg.cutoff is not None else source.facts()['end']
+        return source.features(cutoff, cfg), source.customer_table(), cutoff
 
 # %% ../nbs/10_cli.ipynb #c10lk001
 def _check_lake_output(output:str, # spark:DIR
@@ -174,7 +165,7 @@ def _check_lake_output(output:str, # spark:DIR
 @call_parse
 def churn_score(model:str='outputs/model.onnx', # an .onnx file, or models:/NAME@ALIAS or models:/NAME/VERSION
                 data:str='data', # folder of customers, orders (order_items): Parquet or CSV; a database URL; spark:DIR
-                output:str='scores.parquet', # the scores table: .parquet or .csv; or spark:DIR, the SCORE_COLUMNS by Spark
+                output:str='scores.parquet', # the scores table: .parquet or .csv; spark:DIR (SCORE_COLUMNS, by Spark)
                 cutoff:str=None, # when to score, e.g. 2025-12-31; default: the end of the data
                 tracking_uri:str=None, # MLflow tracking URI for models:/; default: MLFLOW_TRACKING_URI or here
                 history:int=HISTORY_RUNS, # runs kept in the NAME.history folder beside output (0: none)
@@ -191,8 +182,9 @@ def churn_score(model:str='outputs/model.onnx', # an .onnx file, or models:/NAME
     cfg = replace(cfg, **{k: windows[k] for k in ('horizon_days', 'gap_days', 'active_days') if k in windows})
     if lake:
         n = spark_write_scores(data, path, output, cfg)
-        print(f"scored {n['scored']:,} of {n['customers']:,} customers with model {n['model_version']} ({redact(model)}) -> "
-              f"{redact(n['output'])} (Parquet by cutoff date, written by the executors; SCORE_COLUMNS, no history)")
+        print(f"scored {n['scored']:,} of {n['customers']:,} customers with model {n['model_version']} "
+              f"({redact(model)}) -> {redact(n['output'])} "
+              "(Parquet by cutoff date, written by the executors; SCORE_COLUMNS, no history)")
         return n
     features, customers, at = _score_inputs(data, cfg)
     version = str(scorer.metadata.get('model_version', 'unknown'))

@@ -49,9 +49,9 @@ TABLES = ('customers', 'orders', 'order_items')
 # %% ../nbs/00_data.ipynb #09f29975
 class ChurnDataset(NamedTuple):
     "The three input tables, validated"
-    customers:pd.DataFrame
-    orders:pd.DataFrame
-    order_items:pd.DataFrame
+    customers:pd.DataFrame   # one row per customer_id
+    orders:pd.DataFrame      # one row per order_id
+    order_items:pd.DataFrame # one row per item of an order
 
 # %% ../nbs/00_data.ipynb #bdc208e3
 _KEYS = {'customers': 'customer_id', 'orders': 'order_id', 'order_items': 'order_id'}

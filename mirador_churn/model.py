@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_model.ipynb #bb33a30b
 from __future__ import annotations
-import json, os, sys, warnings
+import contextlib, io, json, os, sys, warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -29,12 +29,12 @@ from .features import FEATURES, ChurnConfig, parse_cutoff
 from .scoring import feature_matrix
 
 # %% auto #0
-__all__ = ['CLIP_SD', 'TOP_SHARES', 'BTYD_MODELS', 'HGB_GRID', 'BASELINE_ROWS', 'TrainConfig', 'ChurnMLP', 'param_count',
-           'ChurnEnsemble', 'predict_proba', 'require_both_classes', 'training_summary', 'train_model',
-           'plot_training_curves', 'evaluate', 'rfm_summary', 'p_no_order', 'expected_orders', 'btyd_baselines',
-           'tune_hgb', 'fit_tuned_hgb', 'fit_baselines', 'set_threads', 'bootstrap_weights', 'weighted_auc',
-           'weighted_lift', 'noise_verdict', 'compare_models', 'auc_verdict', 'lift_verdict', 'plot_roc',
-           'plot_calibration', 'GateError', 'check_gate', 'save_model', 'load_model']
+__all__ = ['CLIP_SD', 'TOP_SHARES', 'BTYD_MODELS', 'BTYD_FIT_CUSTOMERS', 'BASELINE_ROWS', 'HGB_GRID', 'TUNE_ROWS', 'TrainConfig',
+           'ChurnMLP', 'param_count', 'ChurnEnsemble', 'predict_proba', 'require_both_classes', 'training_summary',
+           'train_model', 'plot_training_curves', 'evaluate', 'rfm_summary', 'p_no_order', 'expected_orders',
+           'btyd_baselines', 'tune_hgb', 'fit_tuned_hgb', 'fit_baselines', 'set_threads', 'bootstrap_weights',
+           'weighted_auc', 'weighted_lift', 'noise_verdict', 'compare_models', 'auc_verdict', 'lift_verdict',
+           'plot_roc', 'plot_calibration', 'GateError', 'check_gate', 'save_model', 'load_model']
 
 # %% ../nbs/02_model.ipynb #3ed74811
 @dataclass(frozen=True)
@@ -354,21 +354,34 @@ def expected_orders(fitter, # a fitted lifetimes BetaGeoFitter or ParetoNBDFitte
 
 # %% ../nbs/02_model.ipynb #2cc334ca
 BTYD_MODELS = {'BG/NBD': BetaGeoFitter, 'Pareto/NBD': ParetoNBDFitter}
-_FIT_OPTIONS = {'BG/NBD': {}, 'Pareto/NBD': dict(initial_params=np.ones(4), tol=1e-6)}   # lifetimes' Pareto/NBD
-# starts from an unseeded random point near 1 and stops at tol 1e-4: the same data fitted twice gave other scores
+_FIT_OPTIONS = {'BG/NBD': {}, 'Pareto/NBD': dict(initial_params=np.ones(4))}   # lifetimes' Pareto/NBD starts from an
+# unseeded random point near 1: the same data fitted twice gave other scores; from a fixed start it gives the same
+
+
+# %% ../nbs/02_model.ipynb #05ad2bf6
+BTYD_FIT_CUSTOMERS = 2_000   # customers a BG/NBD or Pareto/NBD fit reads at most; past it, a seeded sample of them
+
+def _fit_sample(summary:pd.DataFrame, max_customers:int)->pd.DataFrame:
+    "`summary`, or past `max_customers` customers those of the lowest hashes of their ids, in id order"
+    if len(summary) <= max_customers: return summary
+    h = pd.util.hash_array(summary.index.to_numpy(np.int64))
+    return summary.iloc[np.sort(np.argsort(h, kind='stable')[:max_customers])]
+
 
 # %% ../nbs/02_model.ipynb #fc3a5ff8
-def _btyd_fit(orders, kind, cutoff):
-    "The lifetimes fitter of kind on the history before cutoff, and that history's summary"
+def _btyd_fit(orders, kind, cutoff, max_customers:int=BTYD_FIT_CUSTOMERS):
+    "The lifetimes fitter of kind on (a sample of) the history before cutoff, and the whole history's summary"
     s = rfm_summary(orders, cutoff)
-    try:
-        with warnings.catch_warnings():
+    fit = _fit_sample(s, max_customers)
+    try:   # lifetimes prints the optimiser's state when BG/NBD does not converge, then raises: the raise is the message
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter('ignore', RuntimeWarning)   # overflow inside the optimiser's trial steps
-            return BTYD_MODELS[kind]().fit(s.frequency, s.recency, s['T'], **_FIT_OPTIONS[kind]), s
+            return BTYD_MODELS[kind]().fit(fit.frequency, fit.recency, fit['T'], **_FIT_OPTIONS[kind]), s
     except Exception as e:   # lifetimes raises ConvergenceError, ValueError or LinAlgError
-        why = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ConfigError(f"{kind} baseline: the fit on the {len(s):,} customers before cutoff "
+        why = next((l.strip() for l in str(e).splitlines() if l.strip()), type(e).__name__)
+        raise ConfigError(f"{kind} baseline: the fit on the {len(fit):,} customers before cutoff "
                           f"{pd.Timestamp(cutoff).date()} failed: {why}") from None
+
 
 # %% ../nbs/02_model.ipynb #64ae0df2
 def btyd_baselines(orders:pd.DataFrame, # validated orders, the whole history
@@ -387,6 +400,14 @@ def btyd_baselines(orders:pd.DataFrame, # validated orders, the whole history
         return out
     return {f'{k} {name}': (lambda rows, k=k, w=w: score(k, w, rows))
             for k in BTYD_MODELS for name, w in (('P(no order)', 'p'), ('-E[orders]', 'e'))}
+
+# %% ../nbs/02_model.ipynb #510a86ff
+BASELINE_ROWS = 200_000   # training rows the baselines fit at most; past it, a sample with the same churn rate
+
+def _baseline_rows(train:pd.DataFrame, max_rows:int, seed:int)->pd.DataFrame:
+    "`train`, or past `max_rows` rows a sample of about `max_rows` of them, the same share of each class"
+    if len(train) <= max_rows: return train
+    return train.groupby('churned', group_keys=False).sample(frac=max_rows / len(train), random_state=seed)
 
 # %% ../nbs/02_model.ipynb #05dbf989
 HGB_GRID = tuple(dict(learning_rate=lr, max_leaf_nodes=leaves, min_samples_leaf=leaf, l2_regularization=1.0)
@@ -409,24 +430,21 @@ def tune_hgb(train:pd.DataFrame, # rows to fit: FEATURES and churned
     return best
 
 # %% ../nbs/02_model.ipynb #0e64e373
+TUNE_ROWS = 50_000   # training and validation rows each that tune_hgb's settings are tried on at most
+
 def fit_tuned_hgb(train:pd.DataFrame, # rows to fit: FEATURES and churned
                   valid:pd.DataFrame, # the validation cutoff: chooses the setting, then joins the training rows
-                  seed:int=0, # random state of the trees
+                  seed:int=0, # random state of the trees and of the tuning sample
                   grid:tuple=HGB_GRID, # settings to try
+                  tune_rows:int=TUNE_ROWS, # the settings are tried on stratified samples of this many rows past it
                  )->HistGradientBoostingClassifier:
-    "The tune_hgb winner refit on the training and validation rows together"
-    params = {k: v for k, v in tune_hgb(train, valid, seed, grid).items() if k != 'valid_auc'}
+    "The tune_hgb winner, tried on samples of train and valid, refit on all their rows together"
+    sample = lambda d: _baseline_rows(d, tune_rows, seed)
+    params = {k: v for k, v in tune_hgb(sample(train), sample(valid), seed, grid).items() if k != 'valid_auc'}
     both = pd.concat([train, valid])
     return HistGradientBoostingClassifier(early_stopping=False, random_state=seed, **params).fit(
         both[list(FEATURES)].to_numpy(np.float64), both.churned.to_numpy())
 
-# %% ../nbs/02_model.ipynb #510a86ff
-BASELINE_ROWS = 200_000   # training rows the baselines fit at most; past it, a sample with the same churn rate
-
-def _baseline_rows(train:pd.DataFrame, max_rows:int, seed:int)->pd.DataFrame:
-    "`train`, or past `max_rows` rows a sample of about `max_rows` of them, the same share of each class"
-    if len(train) <= max_rows: return train
-    return train.groupby('churned', group_keys=False).sample(frac=max_rows / len(train), random_state=seed)
 
 # %% ../nbs/02_model.ipynb #3429284a
 def fit_baselines(train:pd.DataFrame, # rows to fit: FEATURES and churned
@@ -453,14 +471,16 @@ def fit_baselines(train:pd.DataFrame, # rows to fit: FEATURES and churned
     return out | (btyd_baselines(orders, cfg) if orders is not None else {})
 
 # %% ../nbs/02_model.ipynb #b0a5e004
-def set_threads(n:int=1, # threads in each pool: PyTorch, OpenMP, BLAS
+def set_threads(n:int=1, # threads in each pool: PyTorch (intra- and inter-op), OpenMP, BLAS
                )->int:
     "Size the thread pools of PyTorch, OpenMP and BLAS to `n`, once, where a command's process starts; return `n`"
     if n < 1: raise ConfigError(f"set_threads: n must be at least 1, got {n!r}")
     for k in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'): os.environ[k] = str(n)   # child processes
     torch.set_num_threads(n)
+    with contextlib.suppress(RuntimeError): torch.set_num_interop_threads(n)   # settable once, before any parallel work
     threadpool_limits(n)   # OpenMP (the boosted trees, PyTorch's runtime) and BLAS (numpy, the logistic regression)
     return n
+
 
 # %% ../nbs/02_model.ipynb #34c5fad4
 def bootstrap_weights(n:int, # rows of the sample

@@ -11,16 +11,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from fastcore.basics import patch
 from fastcore.script import call_parse
 
 from .drift import (AGEING_FEATURES, PSI_ALERT, PSI_WATCH, calibrate, column_drift, estimate_holds,
                                   expected_auc)
 from .core import ChurnError, ConfigError, run_cli
-from .data import atomic_write, is_database_url, load_dataset, redact
-from .features import FEATURES, ChurnConfig, build_features, build_training_table, data_end
+from .data import atomic_write, redact
+from .features import FEATURES, ChurnConfig
 from .scoring import ChurnScorer
-from .sql import Database, sql_features, sql_timestamp, sql_training_table
+from .source import Source, open_source
 from .tracking import Tracker, resolve_model
 
 # %% auto #0
@@ -86,43 +85,10 @@ def _dates(end:pd.Timestamp, days:int, weekly:bool)->list:
     return [end - pd.Timedelta(days=k) for k in range((days - 1) // step * step, -1, -step)]
 
 # %% ../nbs/06_monitor.ipynb #7c8ac0d4
-class _Shop:
-    "A shop's tables (a `ChurnDataset`) or a database, with the four questions the monitor asks of it"
-    def __init__(self, source, cfg:ChurnConfig):
-        self.source, self.cfg, self.db = source, cfg, not hasattr(source, 'orders')
-        if self.db: self.first, self.end = source.bounds()
-        else: self.first, self.end = source.orders.order_date.min(), data_end(source.orders)
-
-    def features(self, cutoff):
-        s = self.source
-        if not self.db: return build_features(s.customers, s.orders, cutoff, s.order_items, self.cfg)
-        return sql_features(self.source, cutoff, self.cfg)
-
-    def labelled(self, cutoffs:list):
-        s = self.source
-        if not cutoffs: return pd.DataFrame(columns=['cutoff', *FEATURES, 'churned'])
-        if not self.db: return build_training_table(s.customers, s.orders, self.cfg, cutoffs, s.order_items)
-        return sql_training_table(self.source, self.cfg, cutoffs)
-
-# %% ../nbs/06_monitor.ipynb #ea6194f9
-@patch
-def quality(self:_Shop, cutoff)->dict:
-    "Customers signed up before `cutoff`, the share of them without an order before it, and the share without an e-mail"
-    if self.db:
-        t = sql_timestamp(cutoff, self.source.dialect)
-        q = self.source.query(
-            f"SELECT COUNT(*) AS n, SUM(CASE WHEN email IS NULL OR TRIM(email) = '' THEN 1 ELSE 0 END) AS no_email, "
-            f"SUM(CASE WHEN customer_id IN (SELECT customer_id FROM orders WHERE order_date < {t}) "
-            f"THEN 0 ELSE 1 END) AS no_orders FROM customers WHERE signup_date < {t}").iloc[0]
-        n, no_email, no_orders = int(q.n), float(q.no_email or 0), float(q.no_orders or 0)
-    else:
-        c, o = self.source.customers, self.source.orders
-        c = c[c.signup_date < cutoff]
-        n = len(c)
-        no_orders = float((~c.customer_id.isin(o.customer_id[o.order_date < cutoff])).sum())
-        no_email = float((c.email.isna() | (c.email.astype('string').str.strip() == '')).sum()) if 'email' in c else n
-    share = lambda k: k / n if n else float('nan')
-    return dict(customers=n, without_orders=share(no_orders), without_email=share(no_email))
+def _labelled(shop:Source, cfg:ChurnConfig, cutoffs:list)->pd.DataFrame:
+    "The training table of `shop` at `cutoffs` (none: an empty table with its columns)"
+    if not cutoffs: return pd.DataFrame(columns=['cutoff', *FEATURES, 'churned'])
+    return shop.training_table(cfg, cutoffs)
 
 # %% ../nbs/06_monitor.ipynb #d2a85d51
 def _row(date, m:dict)->dict:
@@ -197,6 +163,7 @@ def accuracy_apdex(series:list, # the report's series: date and estimated_auc of
 # %% ../nbs/06_monitor.ipynb #f6576081
 LATENCY_T = 0.025   # seconds: the latency Apdex's T (4T = 0.1 s); both are bounds of the service's latency histogram
 
+# %% ../nbs/06_monitor.ipynb #a738f4d3
 def latency_apdex(buckets:dict, # a latency histogram's cumulative counts by upper bound in seconds (+Inf: inf)
                   t:float=LATENCY_T, # satisfied at most t seconds, tolerating at most 4t
                  )->float:
@@ -233,7 +200,7 @@ def _json_safe(o):
     return o
 
 # %% ../nbs/06_monitor.ipynb #3265a6be
-def monitor(source, # a ChurnDataset or an open mirador_churn.sql.Database
+def monitor(source, # what open_source takes: a data folder, ChurnDataset, database URL or Database, spark:PATH
             scorer:ChurnScorer, # the model, with a reference_profile in its metadata
             days:int=30, # how far back the series reaches
             weekly:bool=False, # one date a week instead of every day
@@ -245,19 +212,22 @@ def monitor(source, # a ChurnDataset or an open mirador_churn.sql.Database
     windows = meta.get('label_windows') or {}
     cfg = ChurnConfig(**{k: windows[k] for k in ('horizon_days', 'gap_days', 'active_days') if k in windows})
     if days < 1: raise ConfigError(f"days must be at least 1, got {days}")
-    shop = _Shop(source, cfg)
-    delay = pd.Timedelta(days=cfg.gap_days + cfg.horizon_days)
-    dates = [d for d in _dates(shop.end, days, weekly) if d > shop.first]
-    if not dates: raise ConfigError(f"no date of the last {days} days is after the first order ({shop.first})")
-    labelled = [d for d in dates if d + delay <= shop.end]
-    cohort_dates = [d - delay for d in dates if d - delay > shop.first]
-    table = shop.labelled(sorted(set(labelled + cohort_dates)))
-    series, cohorts = [], []
-    for d in dates:
-        rows = table[table.cutoff == d] if d in labelled else shop.features(d)
-        m = monitor_scores(_scored(scorer, rows), profile, slo)
-        series.append(_row(d, m))
-    current = {'date': series[-1]['date'], **m, 'quality': shop.quality(dates[-1])}
+    with open_source(source) as shop:
+        facts = shop.facts()
+        first, end = facts['first_order'], facts['end']
+        delay = pd.Timedelta(days=cfg.gap_days + cfg.horizon_days)
+        dates = [d for d in _dates(end, days, weekly) if d > first]
+        if not dates: raise ConfigError(f"no date of the last {days} days is after the first order ({first})")
+        labelled = [d for d in dates if d + delay <= end]
+        cohort_dates = [d - delay for d in dates if d - delay > first]
+        table = _labelled(shop, cfg, sorted(set(labelled + cohort_dates)))
+        series, cohorts = [], []
+        for d in dates:
+            rows = table[table.cutoff == d] if d in labelled else shop.features(d, cfg)
+            m = monitor_scores(_scored(scorer, rows), profile, slo)
+            series.append(_row(d, m))
+        current = {'date': series[-1]['date'], **m, 'quality': shop.quality(dates[-1])}
+        sample = shop.sample if shop.sample and shop.sample['rate'] < 1 else None   # a Spark sample past its bound
     for d in cohort_dates:
         m = monitor_scores(_scored(scorer, table[table.cutoff == d]), profile, slo)
         cohorts.append({**_row(d, m), **{k: m[k] for k in ('realized_churn_rate', 'mean_probability')}})
@@ -266,15 +236,17 @@ def monitor(source, # a ChurnDataset or an open mirador_churn.sql.Database
     breaches = _verdict(current, cohorts[-1] if cohorts else None, reference_rate, slo)
     acc = accuracy_apdex(series, cohorts, cfg.gap_days + cfg.horizon_days, slo)
     reference = {'churn_rate': reference_rate, **{k: profile.get(k) for k in ('n_rows', 'cutoffs', 'calibration')}}
-    return _json_safe(dict(model_version=meta.get('model_version'), generated_at=str(shop.end.date()), slo=asdict(slo),
+    return _json_safe(dict(model_version=meta.get('model_version'), generated_at=str(end.date()), slo=asdict(slo),
                            days=days, frequency='weekly' if weekly else 'daily', label_windows=asdict(cfg),
                            verdict='breached' if breaches else 'ok', breaches=breaches, accuracy_apdex=acc,
                            reference=reference,
-                           current=current, series=series, cohorts=cohorts))
+                           current=current, series=series, cohorts=cohorts,
+                           **({'sample': sample} if sample else {})))
 
 # %% ../nbs/06_monitor.ipynb #ff4f7f6c
 _LEVEL_COLOURS = {'stable': 'tab:green', 'watch': 'tab:orange', 'alert': 'tab:red', 'unknown': 'tab:gray'}
 
+# %% ../nbs/06_monitor.ipynb #efac238b
 def plot_drift(report:dict, title:str='')->Figure:
     "Score PSI over the series with the PSI levels, and every column's PSI at the current date"
     s, slo, cur = pd.DataFrame(report['series']), report['slo'], report['current']
@@ -357,6 +329,7 @@ def write_report(report:dict, output:str|Path)->list:
 _SERIES_METRICS = 'score_psi', 'estimated_auc', 'estimated_churn_rate', 'max_feature_psi', 'realized_auc', 'brier'
 _COHORT_METRICS = 'estimated_auc', 'realized_auc', 'estimated_churn_rate', 'realized_churn_rate', 'brier'
 
+# %% ../nbs/06_monitor.ipynb #6df9c14a
 def _registered_version(client, name:str, sha256:str)->str|None:
     "The version of registered model `name` whose `onnx_sha256` tag is `sha256`, if any"
     versions = client.search_model_versions(f"name = '{name}'")
@@ -369,7 +342,7 @@ def _track(report:dict, files:list, onnx_path, params:dict, tracking_uri:str|Non
     t = Tracker(tracking_uri, experiment)
     if t.check():
         sha = hashlib.sha256(Path(onnx_path).read_bytes()).hexdigest()
-        version = t._call('looking up the model version', lambda: _registered_version(t.client(), model_name, sha))
+        version = t.call('looking up the model version', lambda: _registered_version(t.client(), model_name, sha))
         tags = {'mlflow.source.name': 'churn_monitor', 'model_version': report['model_version'],
                 'verdict': report['verdict'],
                 **({'registered_model': model_name, 'registered_model_version': version} if version else {})}
@@ -379,13 +352,13 @@ def _track(report:dict, files:list, onnx_path, params:dict, tracking_uri:str|Non
               for rows, prefix, keys in parts
               for i, r in enumerate(rows) for k in keys if r[k] is not None]
         for i in range(0, len(ms), 900):
-            t._call('logging the series', lambda b=ms[i:i + 900]: t.client().log_batch(t.run_id, metrics=b))
+            t.call('logging the series', lambda b=ms[i:i + 900]: t.client().log_batch(t.run_id, metrics=b))
         t.log_metrics({f"psi_{k}": v['psi'] for k, v in report['current']['features'].items()}
                       | {'breached': report['verdict'] != 'ok'}
                       | ({'accuracy_apdex': a['value']} if (a := report['accuracy_apdex']) else {}))
         t.log_artifacts(files)
         verdict = f"{report['verdict']} {report['generated_at']}"
-        if version: t._call('tagging the model version',
+        if version: t.call('tagging the model version',
                             lambda: t.client().set_model_version_tag(model_name, version, 'monitor_verdict', verdict))
         t.end()
     if t.problem:
@@ -395,15 +368,15 @@ def _track(report:dict, files:list, onnx_path, params:dict, tracking_uri:str|Non
 
 # %% ../nbs/06_monitor.ipynb #788d182b
 @call_parse
-def churn_monitor(model:str='outputs/model.onnx', # .onnx file with a reference profile, or models:/NAME@ALIAS or /VERSION
-                  data:str='data', # folder of customers, orders, optional order_items (Parquet, CSV), or a database URL
+def churn_monitor(model:str='outputs/model.onnx', # .onnx file with a reference profile; models:/NAME@ALIAS or /VERSION
+                  data:str='data', # folder of customers, orders (order_items): Parquet, CSV; a database URL; spark:DIR
                   days:int=30, # how far back the series reaches
                   weekly:bool=False, # one date a week instead of every day
                   output:str='monitoring', # folder for monitor.json, drift.png and health.png
                   psi_alert:float=PSI_ALERT, # score PSI that breaches the SLO
                   min_auc:float=0.60, # floor of the estimated and realized ROC AUC
                   max_churn_rate_gap:float=0.10, # largest |realized - estimated churn rate| of the latest cohort
-                  feature_psi_alert:float=PSI_ALERT, # feature PSI that breaches (not the two that age with the calendar)
+                  feature_psi_alert:float=PSI_ALERT, # feature PSI that breaches (not the two ageing with the calendar)
                   max_churn_rate_shift:float=0.05, # largest |estimated churn rate - the reference's|
                   target_auc:float=0.85, # ROC AUC from which a cohort satisfies the accuracy Apdex
                   tracking_uri:str=None, # MLflow tracking URI; default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db here
@@ -419,9 +392,7 @@ def churn_monitor(model:str='outputs/model.onnx', # .onnx file with a reference 
     slo = SLO(psi_alert=psi_alert, min_estimated_auc=min_auc, min_realized_auc=min_auc,
               feature_psi_alert=feature_psi_alert, max_churn_rate_shift=max_churn_rate_shift,
               max_churn_rate_gap=max_churn_rate_gap, target_auc=target_auc)
-    if is_database_url(data):
-        with Database(data) as db: report = monitor(db, scorer, days, weekly, slo)
-    else: report = monitor(load_dataset(data), scorer, days, weekly, slo)
+    report = monitor(data, scorer, days, weekly, slo)
     files = write_report(report, output)
     if track:
         params = dict(model=redact(model), data=redact(data), days=days, weekly=weekly, **asdict(slo))

@@ -17,12 +17,12 @@ from fastcore.script import call_parse
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from .core import ChurnError, run_cli
-from .data import ChurnDataset, atomic_write, is_database_url, load_dataset, redact, sha256_file
-from .features import ChurnConfig, build_training_table, default_cutoffs
+from .data import atomic_write, redact, sha256_file
+from .features import ChurnConfig
 from .monitor import SLO, monitor as monitor_report
-from .scoring import ChurnScorer, onnx_session
+from .scoring import ChurnScorer, ScoringError, onnx_session
+from .source import open_source
 from .tracking import alias_version, bounded_http, one_line, resolve_model, store_problem
-from .sql import Database, sql_training_table
 
 # %% auto #0
 __all__ = ['CONFIGMAP_NAME', 'PromotionError', 'PromotionPolicy', 'evaluation_cohort', 'model_facts', 'contract_problems',
@@ -49,14 +49,11 @@ class PromotionPolicy:
             raise PromotionError(f"PromotionPolicy.min_auc must be in [0, 1], got {self.min_auc!r}")
 
 # %% ../nbs/08_promote.ipynb #p009e1d53940
-def evaluation_cohort(data, # a data folder (Parquet or CSV), a duckdb:// or postgresql:// URL, or a ChurnDataset
+def evaluation_cohort(data, # a data folder, a ChurnDataset, a database URL, spark:PATH or a Source
                       cfg:ChurnConfig=ChurnConfig(), # the label windows of the models compared
                      )->pd.DataFrame:
     "Features and churn labels of the eligible customers at the newest cutoff whose label window the data covers"
-    if isinstance(data, str) and is_database_url(data):
-        with Database(data) as db: return sql_training_table(db, cfg, default_cutoffs(db.bounds()[1], cfg, 1))
-    ds = data if isinstance(data, ChurnDataset) else load_dataset(data)
-    return build_training_table(ds.customers, ds.orders, cfg, default_cutoffs(ds.orders, cfg, 1), ds.order_items)
+    with open_source(data) as source: return source.cohort(cfg)
 
 # %% ../nbs/08_promote.ipynb #p0121aa46003
 def model_facts(path, # an .onnx file
@@ -233,6 +230,7 @@ def onnx(self:Registry, version)->Path:
 # %% ../nbs/08_promote.ipynb #p025853f3de3
 CONFIGMAP_NAME = 'mirador-churn-model'
 
+# %% ../nbs/08_promote.ipynb #3f6c6923
 def promotion_record(model_name:str, # the registered model
                      version, # the version promoted
                      facts:dict, # model_facts of that version
@@ -349,10 +347,8 @@ def _contract_check(cand:dict, champ:dict|None)->Check:
 
 # %% ../nbs/08_promote.ipynb #79d8830a
 def _monitor_report(path, source, slo:SLO=SLO())->dict:
-    "The monitor's report for the model at `path` on the current data `source` (a `ChurnDataset` or a database URL)"
-    scorer = ChurnScorer.load(path)
-    if not isinstance(source, str): return monitor_report(source, scorer, days=1, slo=slo)
-    with Database(source) as db: return monitor_report(db, scorer, days=1, slo=slo)
+    "The monitor's report for the model at `path` on the current data `source` (anything open_source takes)"
+    return monitor_report(source, ChurnScorer.load(path), days=1, slo=slo)
 
 # %% ../nbs/08_promote.ipynb #p031e31fd814
 def _auc_interval(cpath, hpath, cohort:pd.DataFrame)->tuple:
@@ -375,6 +371,9 @@ def _evaluate(reg:Registry, cand, champ, data, policy:PromotionPolicy, monitor)-
     interval = _auc_interval(cpath, hpath, cohort) if cm and hm else None
     if cm: checks[:0] = gate_checks(cm, hm, policy, interval)
     try: report = monitor(cpath, data)
+    except ScoringError as e:   # a model that keeps its contract and cannot score is bad input (exit 2), not a refusal
+        if checks[-1].passed: raise
+        report = dict(verdict='unknown', breaches=[f"the SLO cannot be checked: {e}"])
     except ChurnError as e: report = dict(verdict='unknown', breaches=[f"the SLO cannot be checked: {e}"])
     checks.append(slo_check(report))
     evidence = dict(cohort=dict(cutoff=str(cohort.cutoff.iloc[0].date()), n_customers=len(cohort),
@@ -389,14 +388,14 @@ def _evaluate(reg:Registry, cand, champ, data, policy:PromotionPolicy, monitor)-
     return checks, evidence, cf
 
 # %% ../nbs/08_promote.ipynb #p03293f6fb23
-def promote(data:str|None=None, # data folder or database URL: the cohort both models score, and the current data of the SLO
+def promote(data:str|None=None, # data folder, database URL, spark:DIR (or a Source): the cohort, the SLO's current data
             candidate:str|int|None=None, # the version to promote; None: the version with the alias candidate
             tracking_uri:str|None=None, # MLflow tracking/registry URI; None: MLFLOW_TRACKING_URI or MLflow's default
             model_name:str='mirador-churn', # registered model name
             policy:PromotionPolicy=PromotionPolicy(), # tolerances and floor
             dry_run:bool=False, # decide and report, change nothing
             output:str|Path='promotion', # folder for promotion.json and configmap.yaml
-            monitor:Callable|None=None, # (model path, ChurnDataset or database URL) -> monitor report; None: the monitor page's
+            monitor:Callable|None=None, # (model path, Source) -> monitor report; None: the monitor page's
             slo:SLO=SLO(), # the thresholds of the monitor's SLO on the current data
            )->Decision:
     "Make the candidate champion if every check passes on the newest matured cohort; record the decision on the version"
@@ -409,9 +408,9 @@ def promote(data:str|None=None, # data folder or database URL: the cohort both m
                                           "train one with churn_train, or name one with --candidate")
     champ = reg.alias('champion')
     if champ and str(champ.version) == str(cand.version): return _republish(reg, champ, dry_run, output)
-    source = data if is_database_url(data) else load_dataset(data)   # read once: the cohort and the SLO
-    checks, evidence, facts = _evaluate(reg, cand, champ, source, policy,
-                                       monitor or (lambda path, src: _monitor_report(path, src, slo)))
+    with open_source(data) as source:   # opened once: the cohort and the SLO read it
+        checks, evidence, facts = _evaluate(reg, cand, champ, source, policy,
+                                           monitor or (lambda path, src: _monitor_report(path, src, slo)))
     if candidate is None and (cand.tags or {}).get('promotion.rolled_back') == 'true':
         checks.append(Check('not rolled back', False,
                             f"version {cand.version} was rolled back from champion; name it with --candidate to retry"))
@@ -469,11 +468,12 @@ def rollback(tracking_uri:str|None=None, # MLflow tracking/registry URI
     d.files = write_promotion(promotion_record(model_name, prev.version, facts, None), output)
     return d
 
+# %% ../nbs/08_promote.ipynb #1d4fb7d8
 _roll_back = rollback   # `churn_promote`'s flag of the same name hides it there
 
 # %% ../nbs/08_promote.ipynb #p035e9dfacbc
 @call_parse
-def churn_promote(data:str=None, # data folder, duckdb:// or postgresql:// URL: the cohort to score, the current data
+def churn_promote(data:str=None, # data folder, duckdb:// or postgresql:// URL, spark:DIR: the cohort, the current data
                   candidate:str=None, # version to promote; default: the version with the alias candidate
                   dry_run:bool=False, # print the decision, change nothing
                   rollback:bool=False, # make previous champion again
@@ -498,7 +498,7 @@ def churn_promote(data:str=None, # data folder, duckdb:// or postgresql:// URL: 
         policy = PromotionPolicy(auc_tolerance, brier_tolerance, min_auc)
         slo = SLO(psi_alert=psi_alert, feature_psi_alert=feature_psi_alert, max_churn_rate_shift=max_churn_rate_shift,
                   max_churn_rate_gap=max_churn_rate_gap, min_estimated_auc=min_auc, min_realized_auc=min_auc,
-                  target_auc=max(SLO.target_auc, min_auc))   # the Apdex target (no part of promotion) is not below the floor
+                  target_auc=max(SLO.target_auc, min_auc))   # the Apdex target, no part of promotion, not below it
         d = promote(data, candidate, tracking_uri, model_name, policy, dry_run, output, slo=slo)
     print(d)
     if d.files: print(f"wrote {', '.join(str(p) for p in d.files)}")

@@ -20,7 +20,7 @@ from fastapi.responses import Response
 from fastcore.basics import patch
 from fastcore.script import call_parse
 from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ToolError   # its message reaches an MCP client; other errors read as crashes
+from mcp.server.mcpserver.exceptions import ToolError   # its message reaches the client; others read as crashes
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from pydantic import Strict, WithJsonSchema

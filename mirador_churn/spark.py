@@ -14,11 +14,10 @@ import pyarrow as pa
 
 from .core import ChurnError, ConfigError
 from .data import redact
-from .features import FEATURES, ChurnConfig, check_cutoff, default_cutoffs
-from .features import SCORE_COLUMNS
+from .features import FEATURES, SCORE_COLUMNS, ChurnConfig, check_cutoff, default_cutoffs
 from .scoring import ChurnScorer
-from .sql import (DatabaseError, check_columns, db_error_line, email_class_sql, email_domain_sql, feature_sql,
-                               order_bounds, sql_days, sql_timestamp, training_dtypes)
+from .sql import (DatabaseError, check_columns, db_error_line, email_class_sql, email_domain_sql,
+                               feature_sql, order_bounds, sql_days, sql_timestamp, training_dtypes)
 
 # %% auto #0
 __all__ = ['SPARK_PREFIX', 'SPARK_LOG', 'MAX_CATEGORIES', 'SAMPLE_ROWS', 'is_spark_url', 'spark_master', 'spark_session',
@@ -49,7 +48,8 @@ def _configured_master()->str|None:
     "`spark.master` from spark-defaults.conf or `--master` in PYSPARK_SUBMIT_ARGS, if either sets one"
     m = re.search(r'--master[ =](\S+)', os.environ.get('PYSPARK_SUBMIT_ARGS', ''))
     if m: return m.group(1)
-    for d in (os.environ.get('SPARK_CONF_DIR'), os.environ.get('SPARK_HOME') and Path(os.environ['SPARK_HOME']) / 'conf'):
+    for d in (os.environ.get('SPARK_CONF_DIR'),
+              os.environ.get('SPARK_HOME') and Path(os.environ['SPARK_HOME']) / 'conf'):
         conf = Path(d or '/nonexistent') / 'spark-defaults.conf'
         if conf.is_file():
             for line in conf.read_text().splitlines():
@@ -57,7 +57,7 @@ def _configured_master()->str|None:
 
 # %% ../nbs/05a_spark.ipynb #a5sm0001
 def spark_master()->str|None:
-    "The master a new session uses: MIRADOR_SPARK_MASTER, else Spark's own configuration, else local[*]; None for SPARK_REMOTE"
+    "The master a new session uses: MIRADOR_SPARK_MASTER, Spark's own configuration or local[*]; None for SPARK_REMOTE"
     if os.environ.get('SPARK_REMOTE'): return None
     return os.environ.get('MIRADOR_SPARK_MASTER') or _configured_master() or 'local[*]'
 
@@ -103,7 +103,8 @@ def spark_session(master:str|None=None, # default: spark_master()
     if shuffle_partitions: b = b.config('spark.sql.shuffle.partitions', str(shuffle_partitions))
     try:
         with _quiet(), _stderr_to(SPARK_LOG): spark = b.getOrCreate()
-    except Exception as e: raise DatabaseError(f"cannot start Spark on {master or 'SPARK_REMOTE'}: {db_error_line(e, '')}") from None
+    except Exception as e:
+        raise DatabaseError(f"cannot start Spark on {master or 'SPARK_REMOTE'}: {db_error_line(e, '')}") from None
     if master and shuffle_partitions: spark.conf.set('spark.sql.shuffle.partitions', str(shuffle_partitions))
     logging.getLogger('SQLQueryContextLogger').setLevel(logging.CRITICAL)   # errors reach the caller as exceptions
     return spark
@@ -113,7 +114,8 @@ def _as_time(df, col:str):
     "`df` with the column `col` as TIMESTAMP_NTZ, from nanoseconds since 1970 if Spark read it as an integer"
     from pyspark.sql import functions as F   # pyspark: optional, loaded only for a Spark source
     if col not in df.columns or dict(df.dtypes)[col] != 'bigint': return df
-    return df.withColumn(col, F.expr(f"timestampadd(MICROSECOND, div({col}, 1000), TIMESTAMP_NTZ '1970-01-01 00:00:00')"))
+    return df.withColumn(col, F.expr(f"timestampadd(MICROSECOND, div({col}, 1000), "
+                                     "TIMESTAMP_NTZ '1970-01-01 00:00:00')"))
 
 # %% ../nbs/05a_spark.ipynb #22cff9e7
 def _read_table(spark, path:str, name:str):
@@ -128,7 +130,7 @@ def _read_table(spark, path:str, name:str):
 def read_parquet_tables(spark, # a SparkSession
                         path:str, # a folder of customers, orders and optional order_items Parquet tables
                        )->list[str]:
-    "Register the Parquet tables under `path` as temporary views `customers`, `orders`, `order_items`; return their names"
+    "Register the Parquet tables under `path` as temporary views customers, orders, order_items; return their names"
     if '://' not in path and not Path(path).is_dir(): raise DatabaseError(f"spark:{redact(path)}: no such folder")
     spark.conf.set('spark.sql.legacy.parquet.nanosAsLong', 'true')
     found = []
@@ -230,7 +232,8 @@ def spark_table_sql(cfg:ChurnConfig, # windows
     per_order = f"SELECT i.order_id, {', '.join(_mask_words(categories))} FROM order_items i GROUP BY i.order_id"
     join = f"LEFT JOIN ({per_order}) m ON m.order_id = o.order_id" if words else ''
     aggs = ',\n    '.join(a for k, c in enumerate(cuts) for a in _cutoff_aggs(cfg, k, c, words, labels))
-    return _TEMPLATE.format(**locals(), lifetime=sql_days('signup', 'cutoff', 'spark'), domain=email_domain_sql('spark'),
+    return _TEMPLATE.format(**locals(), lifetime=sql_days('signup', 'cutoff', 'spark'),
+                            domain=email_domain_sql('spark'),
                             email_class=email_class_sql('spark').replace('b.domain', 'domain'),
                             stack=_stack(cuts, words, labels), churned=',\n  1 - ret AS churned' if labels else '')
 
@@ -266,7 +269,8 @@ def open_spark_source(url_or_session, # spark:PATH, or a SparkSession with the t
         where = redact(url_or_session)
         spark = spark_session()
         read_parquet_tables(spark, url_or_session[len(SPARK_PREFIX):])
-    elif hasattr(url_or_session, 'sql') and hasattr(url_or_session, 'catalog'): spark, where = url_or_session, 'the Spark session'
+    elif hasattr(url_or_session, 'sql') and hasattr(url_or_session, 'catalog'):
+        spark, where = url_or_session, 'the Spark session'
     else: raise DatabaseError(f"expected a spark:PATH URL or a SparkSession, got {redact(repr(url_or_session))[:200]}")
     items = check_spark_tables(spark, where)
     return (spark, items, *_spark_bounds(spark, where), where)

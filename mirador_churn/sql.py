@@ -175,7 +175,8 @@ class Database:
             if self.dialect == 'duckdb': self.con = self._connect_duckdb(create)
             else: self.con = self._connect_postgres(connect_timeout)
         except ChurnError: raise
-        except Exception as e: raise DatabaseError(f"cannot connect to {self.safe_url}: {db_error_line(e, url)}") from None
+        except Exception as e:
+            raise DatabaseError(f"cannot connect to {self.safe_url}: {db_error_line(e, url)}") from None
 
     def __enter__(self): return self
     def __exit__(self, *exc): self.close()
@@ -213,7 +214,8 @@ def query(self:Database, sql:str)->pd.DataFrame:
         buf.seek(0)
         return pd.read_csv(buf)
     except ChurnError: raise
-    except Exception as e: raise DatabaseError(f"query on {self.safe_url} failed: {db_error_line(e, self.url)}") from None
+    except Exception as e:
+        raise DatabaseError(f"query on {self.safe_url} failed: {db_error_line(e, self.url)}") from None
 
 # %% ../nbs/05_sql.ipynb #72bf2a5d
 _PG_TYPES = {'i': 'BIGINT', 'f': 'DOUBLE PRECISION', 'M': 'TIMESTAMP'}

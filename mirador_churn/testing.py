@@ -42,9 +42,10 @@ def small_model(seed:int, # the training seed, and the shop's when ds is None
     ds = ds if ds is not None else generate_synthetic(seed=seed)
     cfg, cutoffs = ChurnConfig(), default_cutoffs(ds.orders, n=4)
     train, valid, test = time_split(build_training_table(*ds[:2], cfg, cutoffs, ds.order_items), cfg)
-    m, _ = train_model(train, valid, TrainConfig(max_epochs=max_epochs, seed=seed), progress=False)
+    tcfg = TrainConfig(max_epochs=max_epochs, seed=seed)
+    m, _ = train_model(train, valid, tcfg, progress=False)
     metrics = evaluate(test.churned, predict_proba(m, test))
-    return export_onnx(m, path, onnx_metadata(m, cfg, TrainConfig(), cutoffs, metrics, 'seed-%d' % seed))
+    return export_onnx(m, path, onnx_metadata(m, cfg, tcfg, cutoffs, metrics, 'seed-%d' % seed))
 
 # %% ../nbs/09_testing.ipynb #t09sp002
 class ServiceProcess:
@@ -61,11 +62,13 @@ class ServiceProcess:
                '--host', '127.0.0.1', '--port', '0']
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      env={**os.environ, **(self.env or {})})
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
         deadline = time.monotonic() + self.timeout
         while self.url is None:
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop(); raise ServeError(f"churn_serve did not start:\n{self.log[-3000:]}")
+                self.stop(); self._reader.join(10)   # the output to its last line, which says why
+                raise ServeError(f"churn_serve did not start:\n{self.log[-3000:]}")
             time.sleep(0.05)
         return self
 

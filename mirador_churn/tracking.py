@@ -73,7 +73,7 @@ class Tracker:
         "The tracking URI with any password redacted"
         return redact(self.uri)
 
-    def _call(self, what:str, f, *args, **kwargs):
+    def call(self, what:str, f, *args, **kwargs):
         "`f(*args, **kwargs)`, unless tracking is off; on an exception, record it and turn tracking off"
         if not self.active: return None
         start = time.perf_counter()
@@ -135,7 +135,7 @@ def start(self:Tracker, params:dict, # logged as params; None values are left ou
         ps = [Param(k, redact(str(v))[:6000]) for k, v in params.items() if v is not None]
         c.log_batch(run.info.run_id, params=ps)
         return run.info.run_id
-    self.run_id = self._call('starting the MLflow run', _start)
+    self.run_id = self.call('starting the MLflow run', _start)
     return self.run_id
 
 # %% ../nbs/04_tracking.ipynb #e935d9bf
@@ -145,7 +145,7 @@ def log_metrics(self:Tracker, metrics:dict, step:int=0):
     from mlflow.entities import Metric   # mlflow: optional heavy dependency, loaded only when tracking
     now = int(time.time() * 1000)
     ms = [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None and np.isfinite(v)]
-    self._call('logging metrics', lambda: self.client().log_batch(self.run_id, metrics=ms))
+    self.call('logging metrics', lambda: self.client().log_batch(self.run_id, metrics=ms))
 
 # %% ../nbs/04_tracking.ipynb #de433baf
 @patch
@@ -157,7 +157,7 @@ def log_history(self:Tracker, history:pd.DataFrame, # one row per epoch: epoch a
     ms = [Metric(k, float(getattr(r, k)), now, int(r.epoch)) for r in history.itertuples() for k in columns]
     for i in range(0, len(ms), 900):
         log = lambda b=ms[i:i + 900]: self.client().log_batch(self.run_id, metrics=b)
-        self._call('logging the training curves', log)
+        self.call('logging the training curves', log)
 
 # %% ../nbs/04_tracking.ipynb #1c6c281c
 @patch
@@ -167,14 +167,14 @@ def log_artifacts(self:Tracker, paths:list, # local files
     "Upload local files as run artifacts"
     for p in paths:
         upload = lambda p=p: self.client().log_artifact(self.run_id, str(p), artifact_path)
-        self._call(f'uploading {Path(p).name}', upload)
+        self.call(f'uploading {Path(p).name}', upload)
 
 # %% ../nbs/04_tracking.ipynb #b80e6cb6
 @patch
 def end(self:Tracker, status:str='FINISHED'):
     "Close the run with `status`; a run whose tracking failed part-way is closed `FAILED` (one bounded attempt)"
     if not (self.enabled and self.run_id): return
-    if self.active: return self._call('closing the run', lambda: self.client().set_terminated(self.run_id, status))
+    if self.active: return self.call('closing the run', lambda: self.client().set_terminated(self.run_id, status))
     try:
         with bounded_http(), _hush(): self.client().set_terminated(self.run_id, 'FAILED')
     except Exception: pass   # the store is gone: the problem is already recorded
@@ -213,7 +213,7 @@ def log_onnx(self:Tracker, onnx_path, # the exported model
                                          onnx_execution_providers=['CPUExecutionProvider'])
         self.client().update_run(self.run_id, status='RUNNING')   # leaving `start_run` closed it: `end` decides
         return info.model_uri
-    return self._call('logging the ONNX model', _log)
+    return self.call('logging the ONNX model', _log)
 
 # %% ../nbs/04_tracking.ipynb #95b26ad7
 def alias_version(client, # an MlflowClient
@@ -258,7 +258,7 @@ def register(self:Tracker, model_uri:str, # from Tracker.log_onnx
         return dict(name=name, version=str(mv.version), alias='candidate',
                     champion=None if champ is None else dict(version=str(champ.version),
                         test_roc_auc=_figure(champ.tags, 'test_roc_auc'), brier=_figure(champ.tags, 'brier')))
-    return self._call('registering the model', _register)
+    return self.call('registering the model', _register)
 
 # %% ../nbs/04_tracking.ipynb #e841e371
 def _cache_root()->Path:

@@ -229,7 +229,8 @@ def test_readme_code_runs_when_pasted(tmp_path):
     assert len(blocks) >= 3 and any('import' in b for b in blocks)
     script = '\n'.join(blocks)
     r = run([sys.executable, '-c', script], cwd=tmp_path, env={'MLFLOW_DISABLE_TELEMETRY': 'true'}, timeout=900)
-    printed = [l.strip() for l in re.findall(r'^    (.*)$', readme, re.M)]
+    outputs = re.sub(r'^```.*?^```', '', readme, flags=re.M | re.S)   # the indented lines outside code blocks
+    printed = [l.strip() for l in re.findall(r'^    (.*)$', outputs, re.M)]
     for line in printed: assert line in r.stdout, f"the README shows {line!r}, pasting its code prints:\n{r.stdout[-2000:]}"
     assert (tmp_path / 'outputs' / 'model.onnx').exists()
 

@@ -88,3 +88,15 @@ def test_bad_databases(pg, tmp_path):
     try: _fails(['--data-source', url], tmp_path, "orders: missing required column 'amount'")
     finally:
         with Database(url) as db: db.con.execute('DROP TABLE orders; ALTER TABLE orders_backup RENAME TO orders')
+
+def test_source_contract_on_postgres(pg):
+    "SqlSource on PostgreSQL answers what the in-memory engine answers (05b_source's contract), and closes its connection"
+    from mirador_churn.source import FrameSource, check_source, open_source, source_problems
+    url, ds = pg
+    with open_source(url) as src:
+        check_source(src, FrameSource(ds))
+        check_source(src, FrameSource(ds), ChurnConfig(gap_days=14, horizon_days=60, active_days=180))
+        assert src.description.startswith('database postgresql://') and url.split('@')[0].split(':')[-1] not in src.description
+        other = FrameSource(generate_synthetic(1000, 10_000, seed=43))
+        assert source_problems(src, other)   # the check can fail: another shop
+    assert src.db.con.closed

@@ -325,3 +325,21 @@ def test_cdnow_first_model_promoted_a_newer_one_over_it_an_older_one_refused(tmp
     out = promote_cdnow('cdnow', '--candidate', '3', *relaxed,
                         code=1 if 'FAIL  ROC AUC' in out or 'FAIL  Brier' in out else 0)
     assert 'pass  SLO: monitor verdict ok' in out, out   # the thresholds reach the monitor
+
+def test_a_model_the_slo_check_cannot_score_is_bad_input(tmp_path):
+    "A candidate that keeps its contract but cannot be scored by the monitor raises ScoringError (exit 2), not a refusal"
+    from types import SimpleNamespace
+    from mirador_churn.core import ChurnError
+    from mirador_churn.data import generate_synthetic
+    from mirador_churn.promote import PromotionPolicy, _evaluate
+    from mirador_churn.scoring import ScoringError
+    from mirador_churn.testing import small_model
+    ds = generate_synthetic(400, 4000, seed=3)
+    path = small_model(3, tmp_path / 'm.onnx', ds)
+    reg, cand = SimpleNamespace(onnx=lambda v: path), SimpleNamespace(version='1')
+    def broken(p, src): raise ScoringError('the model returned NaN for 3 rows')
+    with pytest.raises(ScoringError, match='returned NaN'): _evaluate(reg, cand, None, ds, PromotionPolicy(), broken)
+    def unreadable(p, src): raise ChurnError('orders: no such table')   # the data, not the model: the SLO check fails
+    checks, evidence, _ = _evaluate(reg, cand, None, ds, PromotionPolicy(), unreadable)
+    assert checks[-1].name == 'SLO' and not checks[-1].passed and 'cannot be checked' in checks[-1].detail
+    assert evidence['cohort']['n_customers'] > 0

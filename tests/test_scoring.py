@@ -3,10 +3,9 @@ contract, a validation or test cutoff of one class. Each with its negative contr
 import onnx, pandas as pd, pytest
 from conftest import run, tool
 from mirador_churn.data import generate_synthetic, save_dataset
-from mirador_churn.export import export_onnx
-from mirador_churn.features import ChurnConfig, build_training_table, default_cutoffs, time_split
-from mirador_churn.model import TrainConfig, train_model
+from mirador_churn.features import default_cutoffs
 from mirador_churn.scoring import ChurnScorer
+from mirador_churn.testing import small_model
 
 h = onnx.helper
 SUM = [h.make_node('ReduceSum', ['features'], ['churn_probability'], axes=[1], keepdims=0)]   # 25.8, 534.4...
@@ -22,10 +21,7 @@ def shop(tmp_path_factory):
     d = tmp_path_factory.mktemp('scoring')
     ds = generate_synthetic()
     save_dataset(ds, d / 'data')
-    cutoffs = default_cutoffs(ds.orders, n=4)
-    train, valid, _ = time_split(build_training_table(*ds[:2], ChurnConfig(), cutoffs, ds.order_items))
-    model, _ = train_model(train, valid, TrainConfig(max_epochs=3), progress=False)
-    return d, ds, export_onnx(model, d / 'model.onnx')
+    return d, ds, small_model(42, d / 'model.onnx', ds, max_epochs=3)
 
 def foreign(real, path, nodes, **meta):
     "An ONNX file at `path` with the graph `nodes` and the metadata of the real export `real` (updated by `meta`)"

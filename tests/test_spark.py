@@ -171,3 +171,53 @@ def test_outputs_in_the_lake_and_the_sample(spark, shop, tmp_path):
     assert not other[['customer_id', 'cutoff']].equals(part[['customer_id', 'cutoff']])   # the seed decides the rows
     with pytest.raises(Exception, match='max_rows must be positive'):
         spark_training_sample(spark, ChurnConfig(), cutoffs, max_rows=0)
+
+# --- the Source contract (05b_source) on Spark, and the commands that take spark:DIR through it ---------------------
+
+def test_source_contract_on_spark(spark, shop):
+    "SparkSource answers what the in-memory engine answers on the seed-42 shop; a sample past its bound says so"
+    from mirador_churn.source import FrameSource, check_source, open_source, source_problems
+    ds, d = shop
+    with open_source(f'spark:{d}') as src:
+        check_source(src, FrameSource(ds))
+        check_source(src, FrameSource(ds), ChurnConfig(gap_days=14, horizon_days=60, active_days=180))
+        assert src.description == f'Spark spark:{d}' and src.sample['rate'] == 1
+    small = open_source(f'spark:{d}')
+    small.max_rows = 500
+    table = small.training_table(ChurnConfig(), default_cutoffs(ds.orders, n=2))
+    assert len(table) <= 500 and small.sample['rate'] < 1 and 'a sample of' in small.description
+    assert source_problems(small, FrameSource(ds))[0].startswith('training table: other customers')   # the check can fail
+
+def _small_spark_shop(tmp_path):
+    "A 600-customer shop as Parquet, a model trained on it and registered in a local SQLite store"
+    from conftest import run, tool
+    save_dataset(generate_synthetic(600, 6000, 42), tmp_path / 'data')
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run([tool('churn_train'), '--data-source', str(tmp_path / 'data'), '--output', str(tmp_path / 'out'), '--quiet',
+         '--max-epochs', '30', '--tracking-uri', store], cwd=tmp_path)
+    return store, {'PYSPARK_PYTHON': os.sys.executable, 'MIRADOR_SPARK_MASTER': 'local[2]'}
+
+def test_churn_monitor_and_churn_promote_take_spark(tmp_path):
+    "churn_monitor and churn_promote on --data spark:DIR: the folder's report and the folder's decision"
+    import json
+    from conftest import run, tool
+    store, env = _small_spark_shop(tmp_path)
+    reports = {}
+    for name, data in (('folder', str(tmp_path / 'data')), ('spark', f'spark:{tmp_path / "data"}')):
+        r = run([tool('churn_monitor'), '--model', 'out/model.onnx', '--data', data, '--days', '3', '--no-track',
+                 '--output', f'mon_{name}'], cwd=tmp_path, env=env, check=False)
+        assert r.returncode in (0, 1) and 'Traceback' not in r.stderr, r.stderr[-3000:]
+        reports[name] = json.loads((tmp_path / f'mon_{name}' / 'monitor.json').read_text())
+    a, b = reports['folder'], reports['spark']
+    assert a['current']['quality'] == b['current']['quality'] and a['verdict'] == b['verdict'] and 'sample' not in b
+    for x, y in zip(a['series'] + a['cohorts'], b['series'] + b['cohorts']):
+        assert x['date'] == y['date'] and x['n_customers'] == y['n_customers'], (x, y)
+        for k in ('score_psi', 'estimated_auc', 'estimated_churn_rate', 'max_feature_psi'):
+            assert abs(x[k] - y[k]) < 1e-6, (k, x, y)
+    decisions = {}
+    for name, data in (('folder', str(tmp_path / 'data')), ('spark', f'spark:{tmp_path / "data"}')):
+        r = run([tool('churn_promote'), '--data', data, '--tracking-uri', store, '--dry-run', '--output', 'promo'],
+                cwd=tmp_path, env=env, check=False)
+        assert r.returncode in (0, 1) and 'Traceback' not in r.stderr, r.stderr[-3000:]
+        decisions[name] = r.stdout
+    assert 'contract' in decisions['spark'] and decisions['spark'] == decisions['folder']

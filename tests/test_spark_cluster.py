@@ -4,8 +4,8 @@ import json, os, shutil, signal, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 import numpy as np, pandas as pd, pytest
 from mirador_churn.data import generate_synthetic, save_dataset
-from mirador_churn.features import ChurnConfig, build_features, build_training_table, default_cutoffs, time_split
-from mirador_churn.testing import assert_same_table
+from mirador_churn.features import ChurnConfig, build_features, build_training_table, default_cutoffs
+from mirador_churn.testing import assert_same_table, small_model
 
 if not shutil.which('java'):
     if os.environ.get('CI'): pytest.fail('java is missing: .ci/system.sh must install a JRE for the Spark tests', pytrace=False)
@@ -17,16 +17,12 @@ from mirador_churn.spark import spark_session, spark_training_sample, spark_trai
 @pytest.fixture(scope='module')
 def shop(tmp_path_factory):
     "The seed-42 shop, written as Parquet by pandas, with its training table (4 cutoffs) and a small model"
-    from mirador_churn.export import export_onnx
-    from mirador_churn.model import TrainConfig, train_model
     d = tmp_path_factory.mktemp('shop')
     ds = generate_synthetic()
     save_dataset(ds, d / 'data')
     cutoffs = default_cutoffs(ds.orders, n=4)
     want = build_training_table(*ds[:2], ChurnConfig(), cutoffs, ds.order_items)
-    train, valid, _ = time_split(want)
-    model, _ = train_model(train, valid, TrainConfig(max_epochs=3), progress=False)
-    return ds, d / 'data', cutoffs, want, export_onnx(model, d / 'model.onnx')
+    return ds, d / 'data', cutoffs, want, small_model(42, d / 'model.onnx', ds, max_epochs=3)
 
 def _free_ports(n:int)->list[int]:
     "`n` free loopback ports in this project's range 18400-18499"
@@ -48,9 +44,9 @@ class _Procs:
     "Child processes, each in its own session and with its own log; all stopped by `stop`"
     def __init__(self, tmp_path:Path, env:dict): self.tmp, self.env, self.procs = tmp_path, env, []
     def start(self, name:str, *cmd):
-        log = open(self.tmp / f'{name}.log', 'wb')
-        self.procs.append(subprocess.Popen([str(c) for c in cmd], stdout=log, stderr=subprocess.STDOUT, env=self.env,
-                                           start_new_session=True))
+        with open(self.tmp / f'{name}.log', 'wb') as log:   # the child writes to its own copy of the descriptor
+            self.procs.append(subprocess.Popen([str(c) for c in cmd], stdout=log, stderr=subprocess.STDOUT,
+                                               env=self.env, start_new_session=True))
     def alive(self)->bool: return all(p.poll() is None for p in self.procs)
     def log(self, name:str)->str: return (self.tmp / f'{name}.log').read_text(errors='replace')[-2000:]
     def stop(self):
