@@ -198,16 +198,21 @@ def test_two_concurrent_runs_into_one_folder_never_mix(first_set, tmp_path):
     copy_set(src, out)
     stop, reads, mixed = threading.Event(), [0], []
     def reader():
-        "What a serving process does: resolve the folder once, read the set there, check it against metrics.json"
+        "What a serving process does: open the folder once, read the set in it, check it against metrics.json"
+        # A descriptor of the folder, not its path: the first publish swaps the real folder from before with a link,
+        # and a reader that went back to the path between two files would read one file of each set.
         while not stop.is_set():
             try:
-                d = Path(os.path.realpath(out))
-                m = json.loads((d / 'metrics.json').read_text())
-                got = {f: sha(d / f) for f in m['files']}
-            # the folder was replaced while read: read again
+                fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+                try:
+                    read = lambda f: Path(f'/proc/self/fd/{fd}/{f}').read_bytes()
+                    m = json.loads(read('metrics.json'))
+                    got = {f: hashlib.sha256(read(f)).hexdigest() for f in m['files']}
+                finally: os.close(fd)
+            # the folder was removed while read: read again
             except (FileNotFoundError, json.JSONDecodeError): continue
             reads[0] += 1
-            if got != m['files']: mixed.append(d.name)
+            if got != m['files']: mixed.append(m.get('training', {}).get('seed'))
             time.sleep(0.01)
     t = threading.Thread(target=reader); t.start()
     procs = [subprocess.Popen([tool('churn_train'), *FAST, '--seed', str(s), '--no-track', '--output', str(out)], cwd=tmp_path,
