@@ -207,15 +207,16 @@ class _Prepared:
         order = None if (np.diff(t) >= 0).all() else np.argsort(t, kind='stable')   # already sorted: skip the sort
         sort = (lambda a: a) if order is None else (lambda a: a[order])
         self.t, self.amount = sort(t), sort(orders.amount.to_numpy(np.float64))
-        self.cust = _positions(self.customer_id, sort(orders.customer_id.to_numpy()))
+        idx = np.int32 if max(self.n, len(t)) < 2**31 else np.int64   # positions: half the memory of int64
+        self.cust = _positions(self.customer_id, sort(orders.customer_id.to_numpy())).astype(idx)
         self.end = data_end(orders)
         no_items = pd.DataFrame({'order_id': np.array([], np.int64), 'category': pd.Series([], dtype='string')})
         items = order_items if order_items is not None else no_items
         pos = _positions(sort(orders.order_id.to_numpy()), items.order_id.to_numpy())   # item -> its order's position
         cats = pc.dictionary_encode(_arrow_text(items.category))
-        cat = cats.indices.fill_null(-1).to_numpy().astype(np.int64)
+        cat = cats.indices.fill_null(-1).to_numpy()   # int32
         keep = (pos >= 0) & (cat >= 0)
-        self.item_pos, self.item_cat, self.n_cat = pos[keep], cat[keep], max(len(cats.dictionary), 1)
+        self.item_pos, self.item_cat, self.n_cat = pos[keep].astype(idx), cat[keep], max(len(cats.dictionary), 1)
 
 # %% ../nbs/01_features.ipynb #de208752
 def _distinct_categories(p:_Prepared, lo:int, hi:int):

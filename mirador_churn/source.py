@@ -331,7 +331,7 @@ def open_source(spec, # 'synthetic', a data folder, a ChurnDataset, a database U
         return FrameSource(generate_synthetic(n_customers, 10 * n_customers, seed), f"synthetic shop (seed {seed})")
     if is_database_url(s): return SqlSource(Database(s))
     if s.startswith('spark:'): return SparkSource(s)
-    return FrameSource(load_dataset(s), f"folder {redact(s)}")
+    return FrameSource(load_dataset(s, extra_columns=False), f"folder {redact(s)}")   # the schema's columns
 
 # %% ../nbs/05b_source.ipynb #6288ea48
 def _frame_problem(name:str, got:pd.DataFrame, want:pd.DataFrame)->str|None:
